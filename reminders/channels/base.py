@@ -1,0 +1,64 @@
+"""The channel contract: `send()` returns the provider's id or raises a classified error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class ChannelError(Exception):
+    """Base of the errors a channel raises; the message is safe to log (no contact details)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientError(ChannelError):
+    """Nothing was delivered and trying again later may work (429, 5xx, refused connection)."""
+
+
+class PermanentError(ChannelError):
+    """Trying again will not help (invalid number, unsubscribed, landline, rejected address)."""
+
+
+class UnknownOutcome(ChannelError):
+    """The request may have reached the provider (a timeout after sending): never resend blindly."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # e.g. "text/calendar"
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One rendered message, ready for a channel."""
+
+    message_id: int
+    channel: str  # "sms" or "email"
+    to: str  # E.164 phone or email address
+    body: str  # SMS text, or the email's plain-text part
+    subject: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    # The dispatcher's clock (virtual under `tick --now`): outbox file names, Date header.
+    now: datetime | None = None
+    # After this the message is useless (the session has started); Twilio's validity_period.
+    expires_at: datetime | None = None
+
+
+class Channel(Protocol):
+    def send(self, outgoing: Outgoing) -> str:
+        """Send one message; return the provider's id (Twilio SID, Message-ID, file name)."""
+        ...
+
+
+class Reconcilable(Protocol):
+    def find_sent(self, to: str, since: datetime, body: str) -> str | None:
+        """The provider's id of a message with this body sent to `to` since `since`, if any."""
+        ...

@@ -1,0 +1,226 @@
+"""The one settings object: environment variables over an optional TOML file.
+
+Every variable is `REMINDERS_<NAME>`; nested sections use a double underscore
+(`REMINDERS_CLINIC__TIMEZONE`). `REMINDERS_CONFIG` names the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Channel = Literal["sms", "email"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms")
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+SHIPPED_TEMPLATES = PACKAGE_ROOT.parent / "templates"
+
+_OFFSET = re.compile(r"^([+-])((?:\d+[dhm])+)$")
+_OFFSET_PART = re.compile(r"(\d+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot run: the message names the variable to fix."""
+
+
+def parse_offset(text: str) -> timedelta:
+    """`-72h`, `-30m`, `+1d`, `-1d12h` relative to the session start."""
+    match = _OFFSET.match(text.strip())
+    if not match:
+        raise ValueError(f"offset {text!r} is not like -72h, -30m or +1d")
+    sign = -1 if match.group(1) == "-" else 1
+    total = timedelta()
+    for amount, unit in _OFFSET_PART.findall(match.group(2)):
+        total += timedelta(**{_UNITS[unit]: int(amount)})
+    return sign * total
+
+
+def format_offset(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta() else "+"
+    minutes = int(abs(offset).total_seconds() // 60)
+    if minutes % (60 * 24) == 0:
+        return f"{sign}{minutes // (60 * 24)}d"
+    if minutes % 60 == 0:
+        return f"{sign}{minutes // 60}h"
+    return f"{sign}{minutes}m"
+
+
+class Clinic(BaseModel):
+    name: str = "Calgary Integrative Medicine"
+    phone: str = "+14032027272"
+    address: str = "Calgary, Alberta"
+    website: str = ""
+    email: str = ""
+    timezone: str = "America/Edmonton"
+    # SMS stay minimal: the treatment is a health detail, named only when the clinic opts in.
+    name_treatment_in_sms: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class QuietHours(BaseModel):
+    """SMS are not sent inside [start, end) clinic time; start == end turns it off."""
+
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
+class ReminderRule(BaseModel):
+    name: str
+    kind: str = "session_reminder"
+    channel: Channel
+    offset: timedelta
+    template: str = ""
+
+    @field_validator("offset", mode="before")
+    @classmethod
+    def _parse_offset(cls, value: object) -> object:
+        return parse_offset(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _template_defaults_to_kind(self) -> ReminderRule:
+        if not self.template:
+            self.template = self.kind
+        return self
+
+    @property
+    def before_session(self) -> bool:
+        return self.offset < timedelta()
+
+
+DEFAULT_RULES = [
+    ReminderRule(name="email-72h", channel="email", offset=timedelta(hours=-72)),
+    ReminderRule(name="sms-24h", channel="sms", offset=timedelta(hours=-24)),
+]
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'reminders.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REMINDERS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database_url: str = Field(default_factory=_default_database_url)
+    # None means the embedded broker: kombu's filesystem transport under state_dir.
+    broker_url: str | None = None
+    state_dir: Path = Path(".reminders")
+
+    sms_backend: Literal["twilio", "outbox"] = "outbox"
+    email_backend: Literal["smtp", "outbox"] = "outbox"
+    outbox_dir: Path = Path("outbox")
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    # Only tests and regional edges change this; production talks to api.twilio.com.
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_timeout: float = 10.0
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_timeout: float = 30.0
+    email_from: str = ""
+
+    public_url: str = ""
+
+    clinic: Clinic = Clinic()
+    quiet_hours: QuietHours = QuietHours()
+    rules: list[ReminderRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+    templates_dir: Path | None = None
+    sms_segment_budget: int = 2
+
+    dispatch_interval: float = 5.0
+    batch_size: int = 100
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    # A claimed row whose task never ran, or a send whose worker died, is looked at again after this.
+    lease_seconds: float = 300.0
+    resend_limit: int = 3
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("REMINDERS_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigError(f"REMINDERS_CONFIG: no such file {config_file}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    def check(self) -> None:
+        """Refuse to start a real backend without its credentials."""
+        missing: list[str] = []
+        if self.sms_backend == "twilio":
+            for name in ("twilio_account_sid", "twilio_auth_token"):
+                if not getattr(self, name):
+                    missing.append(f"REMINDERS_{name.upper()}")
+            if not (self.twilio_from or self.twilio_messaging_service_sid):
+                missing.append("REMINDERS_TWILIO_FROM or REMINDERS_TWILIO_MESSAGING_SERVICE_SID")
+        if self.email_backend == "smtp":
+            for name in ("smtp_host", "email_from"):
+                if not getattr(self, name):
+                    missing.append(f"REMINDERS_{name.upper()}")
+        if missing:
+            backends = f"sms={self.sms_backend}, email={self.email_backend}"
+            raise ConfigError(f"missing configuration for {backends}: set {', '.join(missing)}")
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def template_dirs(self) -> list[Path]:
+        """A clinic's own folder first, so it overrides any shipped template."""
+        dirs = [self.templates_dir] if self.templates_dir else []
+        return [*dirs, SHIPPED_TEMPLATES]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

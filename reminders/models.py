@@ -1,0 +1,193 @@
+"""The clinic's world in tables: patients, series, sessions, and messages (plan and log)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in the column: the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class SessionStatus(StrEnum):
+    BOOKED = "booked"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+class MessageStatus(StrEnum):
+    PLANNED = "planned"  # waiting for its due time
+    QUEUED = "queued"  # claimed by a dispatcher, handed to a worker
+    SENDING = "sending"  # committed just before the provider call
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the provider may or may not have it: reconcile, never resend blindly
+    SKIPPED = "skipped"  # session cancelled or moved, or superseded in a catch-up
+    SUPPRESSED = "suppressed"  # patient opted out, or no address for the channel
+    EXPIRED = "expired"  # too late to be useful
+    CANCELLED = "cancelled"  # withdrawn by the planner before dispatch; may be planned again
+
+
+OPEN_STATUSES = (MessageStatus.PLANNED, MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    first_name: Mapped[str] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    series: Mapped[list[Series]] = relationship(back_populates="patient")
+
+    def address_for(self, channel: str) -> str | None:
+        return self.phone if channel == "sms" else self.email
+
+    def opted_out_of(self, channel: str) -> bool:
+        return self.sms_opt_out if channel == "sms" else self.email_opt_out
+
+
+class Series(Base):
+    __tablename__ = "series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    treatment: Mapped[str] = mapped_column(String(200))
+    planned_sessions: Mapped[int] = mapped_column(Integer)
+
+    patient: Mapped[Patient] = relationship(back_populates="series")
+    sessions: Mapped[list[Session]] = relationship(
+        back_populates="series", order_by="Session.number"
+    )
+
+
+class Session(Base):
+    """One visit of a series. `starts_at` is UTC; messages show it in the clinic's zone."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    practitioner: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default=SessionStatus.BOOKED)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    series: Mapped[Series] = relationship(back_populates="sessions")
+    messages: Mapped[list[Message]] = relationship(back_populates="session")
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == SessionStatus.CANCELLED
+
+
+class Message(Base):
+    """A planned message and, once dispatched, its log entry.
+
+    Rule-planned rows are unique per session, rule and the session start they were
+    planned for: a reschedule plans new rows and a re-import finds the old ones.
+    Manual resends have no rule.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "rule", "planned_for", name="uq_messages_plan"),
+        Index("ix_messages_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PLANNED)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    planned_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    before_session: Mapped[bool] = mapped_column(Boolean, default=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    triggered_by: Mapped[str] = mapped_column(String(100), default="planner")
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    session: Mapped[Session] = relationship(back_populates="messages")
+    events: Mapped[list[MessageEvent]] = relationship(
+        back_populates="message", order_by="MessageEvent.id"
+    )
+
+
+class MessageEvent(Base):
+    """Every state change of a message, with its reason: the audit trail."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+
+    message: Mapped[Message] = relationship(back_populates="events")
