@@ -1,0 +1,266 @@
+"""Message text from Jinja2 templates: `templates/<kind>/<channel>.<language>.<part>`.
+
+Parts: `sms.<lang>.txt`; `email.<lang>.subject.txt`, `email.<lang>.txt`, `email.<lang>.html`.
+A clinic's template folder is searched first, so any file there overrides the shipped one.
+Patient data only ever enters as values of the context, never as template source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import phonenumbers
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_time,
+    get_date_format,
+    get_datetime_format,
+    get_time_format,
+)
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+
+from reminders import sms_text
+from reminders.config import Settings
+from reminders.models import Patient, Session, SessionStatus
+
+LOCALES = {"en": "en_CA", "fr": "fr_CA"}
+DEFAULT_LANGUAGE = "en"
+_OF = {"en": "{n} of {total}", "fr": "{n} sur {total}"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None  # email only
+    text: str  # SMS body, or email plain-text part
+    html: str | None  # email only
+
+
+class TemplateProblem(Exception):
+    """A template is missing, does not compile, or uses a variable the context lacks."""
+
+    def __init__(self, template: str, problem: str) -> None:
+        super().__init__(f"template {template}: {problem}")
+        self.template = template
+
+
+@dataclass(frozen=True)
+class PatientView:
+    first_name: str
+    language: str
+
+
+@dataclass(frozen=True)
+class ClinicView:
+    name: str
+    phone: str
+    address: str
+    website: str
+    email: str
+
+
+@dataclass(frozen=True)
+class SessionView:
+    date: str
+    time: str
+    weekday: str
+    datetime: str
+    number: int
+    of: int
+    practitioner: str
+    location: str
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    treatment: str
+    done: int
+    left: int
+    progress: str
+
+
+def patient_language(patient: Patient) -> str:
+    """The patient's language if we ship it, else English: a reminder beats no reminder."""
+    language = (patient.language or "").strip().lower()[:2]
+    return language if language in LOCALES else DEFAULT_LANGUAGE
+
+
+def progress_text(language: str, number: int, total: int) -> str:
+    """'3 of 6' / '3 sur 6'."""
+    return _OF[language].format(n=number, total=total)
+
+
+def session_context(
+    settings: Settings, session: Session, *, greet: bool = True, channel: str = "email"
+) -> dict[str, object]:
+    """The variables every session template gets.
+
+    Dates and times are in the patient's language and the clinic's zone. For `channel="sms"`
+    they are rewritten into the GSM-7 alphabet (`sms_text.gsm_safe`); names never are.
+    `greet` is false when the greeting name should be left out (or there is no first name).
+    """
+    patient = session.series.patient
+    language = patient_language(patient)
+    return {
+        "patient": PatientView(first_name=patient.first_name, language=language),
+        "clinic": _clinic_view(settings),
+        "session": _session_view(settings, session, language, sms=channel == "sms"),
+        "series": _series_view(session, language),
+        "greet": greet and bool(patient.first_name.strip()),
+        "show_treatment": settings.clinic.name_treatment_in_sms,
+    }
+
+
+def _clinic_view(settings: Settings) -> ClinicView:
+    clinic = settings.clinic
+    return ClinicView(
+        name=clinic.name,
+        phone=display_phone(clinic.phone),
+        address=clinic.address,
+        website=clinic.website,
+        email=clinic.email,
+    )
+
+
+def display_phone(phone: str) -> str:
+    """'+14032027272' -> '(403) 202-7272'; anything unparsable is shown as configured."""
+    try:
+        number = phonenumbers.parse(phone, "CA")
+    except phonenumbers.NumberParseException:
+        return phone
+    if not phonenumbers.is_possible_number(number):
+        return phone
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def total_sessions(session: Session) -> int:
+    # A session added beyond the plan reads "7 of 7", not "7 of 6".
+    return max(session.series.planned_sessions, session.number)
+
+
+def _session_view(settings: Settings, session: Session, language: str, *, sms: bool) -> SessionView:
+    local = session.starts_at.astimezone(settings.clinic.zone)
+    date, time, weekday, when = _moment_texts(local, LOCALES[language])
+    if sms:
+        date, time, weekday, when = (sms_text.gsm_safe(t) for t in (date, time, weekday, when))
+    return SessionView(
+        date=date,
+        time=time,
+        weekday=weekday,
+        datetime=when,
+        number=session.number,
+        of=total_sessions(session),
+        practitioner=session.practitioner or "",
+        location=session.location or "",
+    )
+
+
+def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str]:
+    """(date, time, weekday, date and time) of an aware local datetime."""
+    zone = local.tzinfo
+    date_and_time = (
+        str(get_datetime_format("full", locale=locale))
+        .replace("{1}", str(get_date_format("full", locale=locale).pattern))
+        .replace("{0}", str(get_time_format("short", locale=locale).pattern))
+    )
+    return (
+        format_date(local, "full", locale=locale),
+        format_time(local, "short", tzinfo=zone, locale=locale),
+        format_date(local, "EEEE", locale=locale),
+        format_datetime(local, date_and_time, tzinfo=zone, locale=locale),
+    )
+
+
+def _series_view(session: Session, language: str) -> SeriesView:
+    series = session.series
+    total = total_sessions(session)
+    done = sum(1 for s in series.sessions if s.status == SessionStatus.COMPLETED)
+    return SeriesView(
+        treatment=series.treatment,
+        done=done,
+        left=max(total - done, 0),
+        progress=progress_text(language, session.number, total),
+    )
+
+
+@lru_cache(maxsize=16)
+def _environment(dirs: tuple[Path, ...]) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(dirs),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def environment(template_dirs: Sequence[Path]) -> Environment:
+    """The one Environment for this list of template folders."""
+    return _environment(tuple(template_dirs))
+
+
+def _render_file(env: Environment, name: str, context: dict[str, object]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except TemplateError as exc:
+        # The failing file may be a layout the template extends.
+        where = getattr(exc, "name", None) or name
+        line = getattr(exc, "lineno", None)
+        at = f"{where}, line {line}" if line else where
+        raise TemplateProblem(name, f"{exc.message or type(exc).__name__} (in {at})") from exc
+
+
+def render(
+    settings: Settings, template: str, channel: str, language: str, context: dict[str, object]
+) -> Rendered:
+    """Render the parts of `template` for `channel` in `language`."""
+    env = environment(settings.template_dirs)
+    stem = f"{template}/{channel}.{language}"
+    if channel == "sms":
+        return Rendered(
+            subject=None, text=_render_file(env, f"{stem}.txt", context).strip(), html=None
+        )
+    if channel == "email":
+        subject = _render_file(env, f"{stem}.subject.txt", context)
+        return Rendered(
+            subject=" ".join(subject.split()),
+            text=_render_file(env, f"{stem}.txt", context).strip() + "\n",
+            html=_render_file(env, f"{stem}.html", context),
+        )
+    raise TemplateProblem(stem, f"no template parts for channel {channel!r}")
+
+
+def render_for(settings: Settings, template: str, channel: str, session: Session) -> Rendered:
+    """Render in the patient's language.
+
+    An SMS whose greeting name makes it UCS-2, or pushes it past the segment budget, is sent
+    without the greeting name; the facts stay, and the name itself is never rewritten.
+    """
+    language = patient_language(session.series.patient)
+
+    def attempt(greet: bool) -> Rendered:
+        context = session_context(settings, session, greet=greet, channel=channel)
+        return render(settings, template, channel, language, context)
+
+    named = attempt(greet=True)
+    if channel != "sms":
+        return named
+    plain = attempt(greet=False)
+    return plain if _drop_greeting(settings.sms_segment_budget, named.text, plain.text) else named
+
+
+def _drop_greeting(budget: int, named: str, plain: str) -> bool:
+    if sms_text.segments(named) > budget:
+        return True
+    return sms_text.encoding(named) == "UCS-2" and sms_text.encoding(plain) == "GSM-7"
