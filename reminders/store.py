@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +50,35 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-@lru_cache(maxsize=8)
-def _factory(url: str) -> sessionmaker[DB]:
-    engine = make_engine(url)
-    migrate(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+_factories: dict[str, sessionmaker[DB]] = {}
 
 
 def sessions(url: str) -> sessionmaker[DB]:
     """The session factory for a database, migrated to the latest schema on first use."""
-    return _factory(url)
+    factory = _factories.get(url)
+    if factory is None:
+        engine = make_engine(url)
+        migrate(engine)
+        factory = _factories[url] = sessionmaker(engine, expire_on_commit=False)
+    return factory
+
+
+def forget(url: str) -> None:
+    """Close the database's connections (tests use a database each)."""
+    factory = _factories.pop(url, None)
+    if factory is not None and isinstance(factory.kw.get("bind"), Engine):
+        factory.kw["bind"].dispose()
 
 
 @contextmanager
 def transaction(url: str) -> Iterator[DB]:
     with sessions(url).begin() as db:
         yield db
+
+
+def after_fork() -> None:
+    """A forked worker must not share its parent's connections: open its own."""
+    for factory in _factories.values():
+        bind = factory.kw.get("bind")
+        if isinstance(bind, Engine):
+            bind.dispose(close=False)

@@ -1,0 +1,101 @@
+"""One settings object from the environment and an optional TOML file."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from reminders.config import ConfigError, Settings, parse_offset
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-72h", timedelta(hours=-72)),
+        ("-30m", timedelta(minutes=-30)),
+        ("+1d", timedelta(days=1)),
+        ("-1d12h", timedelta(days=-1, hours=-12)),
+    ],
+)
+def test_it_reads_rule_offsets(text: str, expected: timedelta) -> None:
+    assert parse_offset(text) == expected
+
+
+@pytest.mark.parametrize("text", ["72h", "-72", "-3w", "", "- 2h"])
+def test_it_refuses_unclear_offsets(text: str) -> None:
+    with pytest.raises(ValueError, match="is not like"):
+        parse_offset(text)
+
+
+def test_it_reads_the_clinic_quiet_hours_and_rules_from_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "clinic.toml"
+    config.write_text(
+        """
+sms_backend = "outbox"
+
+[clinic]
+name = "Calgary Integrative Medicine"
+phone = "+14032027272"
+timezone = "America/Edmonton"
+
+[quiet_hours]
+start = "21:30"
+end = "08:30"
+
+[[rules]]
+name = "email-72h"
+kind = "session_reminder"
+channel = "email"
+offset = "-72h"
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("REMINDERS_CONFIG", str(config))
+    monkeypatch.setenv("REMINDERS_CLINIC__PHONE", "+14035550000")
+    settings = Settings()
+
+    assert settings.clinic.name == "Calgary Integrative Medicine"
+    assert settings.clinic.phone == "+14035550000"  # the environment wins over the file
+    assert (settings.quiet_hours.start, settings.quiet_hours.end) == (time(21, 30), time(8, 30))
+    assert [(r.name, r.channel, r.offset) for r in settings.rules] == [
+        ("email-72h", "email", timedelta(hours=-72))
+    ]
+
+
+def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMINDERS_CONFIG", "/nonexistent/clinic.toml")
+    with pytest.raises(ConfigError, match="REMINDERS_CONFIG: no such file"):
+        Settings()
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings(clinic={"timezone": "Mars/Olympus"})
+
+
+@pytest.mark.parametrize(
+    ("values", "missing"),
+    [
+        ({"sms_backend": "twilio"}, "REMINDERS_TWILIO_ACCOUNT_SID"),
+        ({"sms_backend": "twilio", "twilio_account_sid": "AC1", "twilio_auth_token": "t"},
+         "REMINDERS_TWILIO_FROM or REMINDERS_TWILIO_MESSAGING_SERVICE_SID"),
+        ({"email_backend": "smtp"}, "REMINDERS_SMTP_HOST"),
+        ({"email_backend": "smtp", "smtp_host": "mail"}, "REMINDERS_EMAIL_FROM"),
+    ],
+)
+def test_a_real_backend_without_credentials_fails_naming_the_variable(
+    values: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ConfigError, match=missing):
+        Settings(**values).check()
+
+
+def test_the_embedded_default_needs_no_credentials() -> None:
+    settings = Settings()
+    settings.check()
+    assert settings.embedded_broker
+    assert settings.database_url.startswith("sqlite:///")

@@ -1,0 +1,5 @@
+"""The Celery app: `celery -A worker worker --beat` runs the service."""
+
+from reminders.celery_app import app
+
+__all__ = ["app"]
