@@ -34,28 +34,74 @@ def seed(url: str, count: int, now: datetime) -> None:
     store.sessions(url)  # migrate
     starts = now + timedelta(days=1)
     with store.transaction(url) as db:
-        db.execute(insert(Patient), [
-            {"id": i, "external_id": f"P{i}", "first_name": "Avery", "last_name": "Nguyen",
-             "phone": f"+1403{5550000 + i:07d}"[:12], "email": None, "language": "en",
-             "sms_opt_out": False, "email_opt_out": False}
-            for i in range(1, count + 1)
-        ])
-        db.execute(insert(Series), [
-            {"id": i, "external_id": f"S{i}", "patient_id": i, "treatment": "prolotherapy",
-             "planned_sessions": 6} for i in range(1, count + 1)
-        ])
-        db.execute(insert(Session), [
-            {"id": i, "external_id": f"S{i}-1", "series_id": i, "number": 1, "starts_at": starts,
-             "duration_minutes": 30, "practitioner": "", "location": "", "status": "booked"}
-            for i in range(1, count + 1)
-        ])
-        db.execute(insert(Message), [
-            {"session_id": i, "kind": "session_reminder", "rule": "sms-24h", "channel": "sms",
-             "status": "planned", "reason": "", "planned_for": starts, "due_at": now,
-             "expires_at": starts, "before_session": True, "attempts": 0,
-             "triggered_by": "planner", "created_at": now}
-            for i in range(1, count + 1)
-        ])
+        db.execute(
+            insert(Patient),
+            [
+                {
+                    "id": i,
+                    "external_id": f"P{i}",
+                    "first_name": "Avery",
+                    "last_name": "Nguyen",
+                    "phone": f"+1403{5550000 + i:07d}"[:12],
+                    "email": None,
+                    "language": "en",
+                    "sms_opt_out": False,
+                    "email_opt_out": False,
+                }
+                for i in range(1, count + 1)
+            ],
+        )
+        db.execute(
+            insert(Series),
+            [
+                {
+                    "id": i,
+                    "external_id": f"S{i}",
+                    "patient_id": i,
+                    "treatment": "prolotherapy",
+                    "planned_sessions": 6,
+                }
+                for i in range(1, count + 1)
+            ],
+        )
+        db.execute(
+            insert(Session),
+            [
+                {
+                    "id": i,
+                    "external_id": f"S{i}-1",
+                    "series_id": i,
+                    "number": 1,
+                    "starts_at": starts,
+                    "duration_minutes": 30,
+                    "practitioner": "",
+                    "location": "",
+                    "status": "booked",
+                }
+                for i in range(1, count + 1)
+            ],
+        )
+        db.execute(
+            insert(Message),
+            [
+                {
+                    "session_id": i,
+                    "kind": "session_reminder",
+                    "rule": "sms-24h",
+                    "channel": "sms",
+                    "status": "planned",
+                    "reason": "",
+                    "planned_for": starts,
+                    "due_at": now,
+                    "expires_at": starts,
+                    "before_session": True,
+                    "attempts": 0,
+                    "triggered_by": "planner",
+                    "created_at": now,
+                }
+                for i in range(1, count + 1)
+            ],
+        )
 
 
 def fresh_postgres_schema(base: str) -> str:
@@ -68,10 +114,26 @@ def fresh_postgres_schema(base: str) -> str:
 
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "celery", "-A", "bench.app", "worker", "--loglevel=WARNING",
-               f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bench.app",
+        "worker",
+        "--loglevel=WARNING",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_until(check: object, total: int, seconds: float) -> float:
@@ -92,7 +154,11 @@ def main() -> None:
     args = parser.parse_args()
 
     twilio = FakeTwilio().start()
-    url = fresh_postgres_schema(args.database) if args.database.startswith("postgres") else args.database
+    url = (
+        fresh_postgres_schema(args.database)
+        if args.database.startswith("postgres")
+        else args.database
+    )
     counter = redis.Redis.from_url(args.broker)
     counter.flushdb()
     env = {

@@ -48,8 +48,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         count = len(exc.problems)
-        print(f"import failed: {count} problem{'s' * (count != 1)}; nothing was written",
-              file=sys.stderr)
+        print(
+            f"import failed: {count} problem{'s' * (count != 1)}; nothing was written",
+            file=sys.stderr,
+        )
         return 1
     except OSError as exc:
         print(f"import failed: {exc}", file=sys.stderr)
@@ -66,7 +68,9 @@ def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
     now = parse_now(args.now, settings)
     report = dispatch_due(settings, now)
     found = reconcile_unknown(settings, now)
-    print(f"tick at {now.isoformat()}: {report}" + (f"; {found} unknown found sent" if found else ""))
+    print(
+        f"tick at {now.isoformat()}: {report}" + (f"; {found} unknown found sent" if found else "")
+    )
     return 0
 
 
@@ -81,9 +85,7 @@ def _print_table(records: list[dict[str, Any]], settings: Settings, when: str) -
 def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
     from reminders.message_log import messages
 
-    records = messages(
-        settings, status=args.status, session_id=args.session, channel=args.channel
-    )
+    records = messages(settings, status=args.status, session_id=args.session, channel=args.channel)
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
     else:
@@ -123,7 +125,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     now = parse_now(args.now, settings)
     summary = load_demo(settings, now)
     print(f"demo clinic loaded: {summary}")
-    print(f"reminders fall due within the next minute; sent messages appear in {settings.outbox_dir}/")
+    print(
+        f"reminders fall due within the next minute; sent messages appear in {settings.outbox_dir}/"
+    )
     return 0
 
 

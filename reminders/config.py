@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     batch_size: int = 100
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
-    # A claimed row whose task never ran, or a send whose worker died, is looked at again after this.
+    # A claim whose task never ran, or a send whose worker died, is looked at again after this.
     lease_seconds: float = 300.0
     resend_limit: int = 3
 

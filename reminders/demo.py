@@ -23,7 +23,7 @@ def demo_rows(settings: Settings, now: datetime) -> list[ScheduleRow]:
     leads = {rule.channel: -rule.offset for rule in settings.rules if rule.before_session}
     lead_cycle = [leads.get("sms", timedelta(hours=24)), leads.get("email", timedelta(hours=72))]
     now = now.replace(microsecond=0)
-    rows = []
+    rows: list[ScheduleRow] = []
     for index, (pid, first, last, phone, email, lang, done, delay) in enumerate(PATIENTS):
         next_start = now + lead_cycle[index % 2] + timedelta(seconds=delay)
         for number in range(1, PLANNED + 1):

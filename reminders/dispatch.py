@@ -22,6 +22,7 @@ from reminders import store
 from reminders.calendar import session_ics
 from reminders.channels import channel_for
 from reminders.channels.base import (
+    Attachment,
     Channel,
     ChannelError,
     Outgoing,
@@ -176,7 +177,9 @@ def prepare(
     messages = db.scalars(
         select(Message)
         .where(Message.id.in_(ids), Message.status == MessageStatus.QUEUED)
-        .options(selectinload(Message.session).selectinload(Session.series).joinedload(Series.patient))
+        .options(
+            selectinload(Message.session).selectinload(Session.series).joinedload(Series.patient)
+        )
         .order_by(Message.id)
         .with_for_update(of=Message)
     ).all()
@@ -208,7 +211,7 @@ def _recheck_and_render(
         record(db, message, MessageStatus.FAILED, f"template error: {exc}", now)
         return None
     recipient = patient.address_for(message.channel) or ""
-    attachments = ()
+    attachments: tuple[Attachment, ...] = ()
     if message.channel == "email" and message.kind == "session_reminder":
         attachments = (session_ics(settings, session),)
     message.recipient, message.subject, message.body = recipient, rendered.subject, rendered.text
@@ -279,9 +282,7 @@ def deliver(channel: Channel, outgoing: Outgoing) -> Outcome:
 def record_outcome(
     db: DB, settings: Settings, message_id: int, outcome: Outcome, now: datetime
 ) -> str:
-    message = db.scalars(
-        select(Message).where(Message.id == message_id).with_for_update()
-    ).one()
+    message = db.scalars(select(Message).where(Message.id == message_id).with_for_update()).one()
     if message.status != MessageStatus.SENDING:
         return str(message.status)  # reconciled meanwhile; its record stands
     if isinstance(outcome, str):

@@ -27,8 +27,12 @@ SESSION_FIELDS = ("number", "starts_at", "duration_minutes", "practitioner", "lo
 @dataclass
 class ImportSummary:
     rows: int = 0
-    created: dict[str, int] = field(default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0})
-    updated: dict[str, int] = field(default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0})
+    created: dict[str, int] = field(
+        default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0}
+    )
+    updated: dict[str, int] = field(
+        default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0}
+    )
     messages_changed: int = 0
 
     def __str__(self) -> str:
@@ -77,8 +81,12 @@ class _Upsert:
         else:
             if series.patient.external_id != row.patient_id:
                 self.problems.append(
-                    Problem(row.row, "series_id", f"series {row.series_id} belongs to patient "
-                            f"{series.patient.external_id}, not {row.patient_id}")
+                    Problem(
+                        row.row,
+                        "series_id",
+                        f"series {row.series_id} belongs to patient "
+                        f"{series.patient.external_id}, not {row.patient_id}",
+                    )
                 )
             if _assign(series, row, ("treatment", "planned_sessions")):
                 self.summary.updated["series"] += 1
@@ -99,8 +107,12 @@ class _Upsert:
             return session
         if session.series is not series:
             self.problems.append(
-                Problem(row.row, "series_id", f"session {row.session_id} belongs to series "
-                        f"{session.series.external_id}, not {row.series_id}")
+                Problem(
+                    row.row,
+                    "series_id",
+                    f"session {row.session_id} belongs to series "
+                    f"{session.series.external_id}, not {row.series_id}",
+                )
             )
         old_status = session.status
         if any(getattr(session, k) != v for k, v in values.items()):
@@ -157,9 +169,7 @@ def import_schedule(
     return summary
 
 
-def _with_patients_sessions(
-    db: DB, touched: list[Session], patients: Any
-) -> list[Session]:
+def _with_patients_sessions(db: DB, touched: list[Session], patients: Any) -> list[Session]:
     """The imported sessions plus the patients' other sessions: contact changes reach them too."""
     by_id = {session.id: session for session in touched}
     patient_ids = [patient.id for patient in patients]

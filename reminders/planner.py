@@ -65,6 +65,31 @@ def why_not(session: Session, patient: Patient, rule: ReminderRule) -> str | Non
 
 def plan_session(db: DB, settings: Settings, session: Session, now: datetime) -> int:
     """Bring the session's planned rows in line with its state; returns rows changed."""
+    wanted, withdrawn = _wanted(settings, session)
+    existing = db.scalars(
+        select(Message).where(Message.session_id == session.id, Message.rule.is_not(None))
+    ).all()
+    changed = 0
+    for message in existing:
+        match = None
+        if message.planned_for is not None:
+            match = wanted.pop((message.rule or "", message.planned_for), None)
+        if match is not None:
+            changed += _keep(db, message, match, now)
+        elif message.status == MessageStatus.PLANNED:
+            reason = withdrawn.get(message.rule or "") or _moved_or_dropped(message, session)
+            record(db, message, MessageStatus.CANCELLED, reason, now)
+            changed += 1
+    for plan in wanted.values():
+        _insert(db, session, plan, now)
+        changed += 1
+    return changed
+
+
+def _wanted(
+    settings: Settings, session: Session
+) -> tuple[dict[tuple[str, datetime], Plan], dict[str, str]]:
+    """The rows the policy wants, keyed by rule and start, and why the other rules want none."""
     patient = session.series.patient
     wanted: dict[tuple[str, datetime], Plan] = {}
     withdrawn: dict[str, str] = {}
@@ -75,23 +100,7 @@ def plan_session(db: DB, settings: Settings, session: Session, now: datetime) ->
             wanted[(rule.name, plan.planned_for)] = plan
         else:
             withdrawn[rule.name] = reason
-    existing = db.scalars(
-        select(Message).where(Message.session_id == session.id, Message.rule.is_not(None))
-    ).all()
-    changed = 0
-    for message in existing:
-        key = (message.rule or "", message.planned_for)
-        plan = wanted.pop(key, None) if message.planned_for else None
-        if plan is not None:
-            changed += _keep(db, message, plan, now)
-        elif message.status == MessageStatus.PLANNED:
-            reason = withdrawn.get(message.rule or "") or _moved_or_dropped(message, session)
-            record(db, message, MessageStatus.CANCELLED, reason, now)
-            changed += 1
-    for plan in wanted.values():
-        _insert(db, session, plan, now)
-        changed += 1
-    return changed
+    return wanted, withdrawn
 
 
 def _moved_or_dropped(message: Message, session: Session) -> str:

@@ -37,7 +37,9 @@ def window_at(quiet: QuietHours, zone: ZoneInfo, instant: datetime) -> Window | 
     return None
 
 
-def sms_due(quiet: QuietHours, zone: ZoneInfo, due: datetime, deadline: datetime | None) -> datetime:
+def sms_due(
+    quiet: QuietHours, zone: ZoneInfo, due: datetime, deadline: datetime | None
+) -> datetime:
     """When an SMS due at `due` should go out so that it lands outside the quiet window.
 
     After the window when that is still before the deadline (the session start),

@@ -20,9 +20,24 @@ from reminders.schedule_file import read_schedule
 
 EDMONTON = ZoneInfo("America/Edmonton")
 COLUMNS = [
-    "patient_id", "first_name", "last_name", "phone", "email", "language", "sms_opt_out",
-    "email_opt_out", "series_id", "treatment", "planned_sessions", "session_id",
-    "session_number", "starts_at", "duration_minutes", "practitioner", "location", "status",
+    "patient_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "language",
+    "sms_opt_out",
+    "email_opt_out",
+    "series_id",
+    "treatment",
+    "planned_sessions",
+    "session_id",
+    "session_number",
+    "starts_at",
+    "duration_minutes",
+    "practitioner",
+    "location",
+    "status",
 ]
 
 

@@ -19,7 +19,10 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def run(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> Run:
     monkeypatch.setenv("REMINDERS_DATABASE_URL", database_url)
     monkeypatch.setenv("REMINDERS_OUTBOX_DIR", str(tmp_path / "outbox"))
@@ -48,12 +51,17 @@ def test_import_reports_every_bad_row_and_writes_nothing(
         tmp_path / "bad.csv",
         [
             row(),
-            row(session_id="S1-2", session_number=2, phone="+1 403 555", starts_at="2026-03-31T14:00"),
+            row(
+                session_id="S1-2",
+                session_number=2,
+                phone="+1 403 555",
+                starts_at="2026-03-31T14:00",
+            ),
             row(session_id="S1-3", session_number=3, email="not-an-email", language="de"),
             row(session_id="S1-4", session_number=4, starts_at="2026-03-08T02:30"),
         ],
     )
-    code, out, err = run("import", str(path))
+    code, _, err = run("import", str(path))
 
     assert code == 1
     lines = err.strip().splitlines()
@@ -88,11 +96,27 @@ def test_tick_sends_and_messages_json_lists_the_log(run: Run, tmp_path: Path) ->
         ("session_reminder", "email", "sent"),
         ("session_reminder", "sms", "sent"),
     ]
-    expected = {"id", "session_id", "patient_id", "series_id", "kind", "rule", "channel",
-                "status", "due_at", "sent_at", "recipient", "subject", "body", "triggered_by"}
+    expected = {
+        "id",
+        "session_id",
+        "patient_id",
+        "series_id",
+        "kind",
+        "rule",
+        "channel",
+        "status",
+        "due_at",
+        "sent_at",
+        "recipient",
+        "subject",
+        "body",
+        "triggered_by",
+    }
     assert expected <= set(records[0])
     assert (records[1]["session_id"], records[1]["patient_id"], records[1]["series_id"]) == (
-        "S1-1", "P1", "S1"
+        "S1-1",
+        "P1",
+        "S1",
     )
     assert records[1]["recipient"] == "+14035550101"
 
@@ -110,8 +134,16 @@ def test_preview_lists_what_would_go_out_and_sends_nothing(run: Run, tmp_path: P
 def test_resend_sends_at_once_even_in_quiet_hours_and_records_who(run: Run, tmp_path: Path) -> None:
     run("import", str(write_csv(tmp_path / "s.csv", [row()])), "--now", "2026-03-01T09:00")
     code, out, err = run(
-        "resend", "S1-1", "--channel", "sms", "--by", "dana", "--reason", "patient asked",
-        "--now", "2026-03-08T23:30",
+        "resend",
+        "S1-1",
+        "--channel",
+        "sms",
+        "--by",
+        "dana",
+        "--reason",
+        "patient asked",
+        "--now",
+        "2026-03-08T23:30",
     )
 
     assert code == 0, err
@@ -124,23 +156,40 @@ def test_resend_sends_at_once_even_in_quiet_hours_and_records_who(run: Run, tmp_
 def test_a_fourth_resend_in_a_day_is_refused(run: Run, tmp_path: Path) -> None:
     run("import", str(write_csv(tmp_path / "s.csv", [row()])), "--now", "2026-03-01T09:00")
     for hour in ("10", "11", "12"):
-        assert run("resend", "S1-1", "--channel", "email", "--by", "dana",
-                   "--now", f"2026-03-02T{hour}:00")[0] == 0
-    code, _, err = run("resend", "S1-1", "--channel", "email", "--by", "dana",
-                       "--now", "2026-03-02T13:00")
+        assert (
+            run(
+                "resend",
+                "S1-1",
+                "--channel",
+                "email",
+                "--by",
+                "dana",
+                "--now",
+                f"2026-03-02T{hour}:00",
+            )[0]
+            == 0
+        )
+    code, _, err = run(
+        "resend", "S1-1", "--channel", "email", "--by", "dana", "--now", "2026-03-02T13:00"
+    )
 
     assert code == 1
     assert "limit reached: at most 3 manual resends" in err
-    assert run("resend", "S1-1", "--channel", "email", "--by", "dana",
-               "--now", "2026-03-03T10:01")[0] == 0
-    assert run("resend", "S1-1", "--channel", "sms", "--by", "dana",
-               "--now", "2026-03-02T13:00")[0] == 0
+    assert (
+        run("resend", "S1-1", "--channel", "email", "--by", "dana", "--now", "2026-03-03T10:01")[0]
+        == 0
+    )
+    assert (
+        run("resend", "S1-1", "--channel", "sms", "--by", "dana", "--now", "2026-03-02T13:00")[0]
+        == 0
+    )
 
 
 def test_resend_is_refused_for_a_session_that_has_started(run: Run, tmp_path: Path) -> None:
     run("import", str(write_csv(tmp_path / "s.csv", [row()])), "--now", "2026-03-01T09:00")
-    code, _, err = run("resend", "S1-1", "--channel", "sms", "--by", "dana",
-                       "--now", "2026-03-10T14:05")
+    code, _, err = run(
+        "resend", "S1-1", "--channel", "sms", "--by", "dana", "--now", "2026-03-10T14:05"
+    )
 
     assert code == 1
     assert "has already started" in err

@@ -81,8 +81,10 @@ def test_an_unknown_time_zone_is_refused() -> None:
     ("values", "missing"),
     [
         ({"sms_backend": "twilio"}, "REMINDERS_TWILIO_ACCOUNT_SID"),
-        ({"sms_backend": "twilio", "twilio_account_sid": "AC1", "twilio_auth_token": "t"},
-         "REMINDERS_TWILIO_FROM or REMINDERS_TWILIO_MESSAGING_SERVICE_SID"),
+        (
+            {"sms_backend": "twilio", "twilio_account_sid": "AC1", "twilio_auth_token": "t"},
+            "REMINDERS_TWILIO_FROM or REMINDERS_TWILIO_MESSAGING_SERVICE_SID",
+        ),
         ({"email_backend": "smtp"}, "REMINDERS_SMTP_HOST"),
         ({"email_backend": "smtp", "smtp_host": "mail"}, "REMINDERS_EMAIL_FROM"),
     ],

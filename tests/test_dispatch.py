@@ -197,7 +197,9 @@ def test_every_state_change_is_in_the_log_with_its_reason(clinic: Clinic) -> Non
     (email,) = clinic.log(channel="email")
     with store.transaction(clinic.settings.database_url) as db:
         events = db.scalars(
-            select(MessageEvent).where(MessageEvent.message_id == email["id"]).order_by(MessageEvent.id)
+            select(MessageEvent)
+            .where(MessageEvent.message_id == email["id"])
+            .order_by(MessageEvent.id)
         ).all()
         trail = [(e.status, e.reason) for e in events]
     assert trail == [

@@ -44,7 +44,11 @@ def broker(redis_url: str) -> Iterator[str]:
 
 def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -60,7 +64,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_import_then_beat_and_worker_deliver_each_message_once(
-    database_url: str, broker: str, twilio_api: FakeTwilio, smtp_server: FakeSMTP,
+    database_url: str,
+    broker: str,
+    twilio_api: FakeTwilio,
+    smtp_server: FakeSMTP,
     tmp_path: Path,
 ) -> None:
     env = {
@@ -73,39 +80,69 @@ def test_import_then_beat_and_worker_deliver_each_message_once(
     }
     soon = datetime.now(UTC) + timedelta(hours=23)
     rows = [
-        row(patient_id=f"P{i}", phone=f"+1403555{i:04d}", email=f"pat{i}@example.com",
-            series_id=f"S{i}", session_id=f"S{i}-1", starts_at=soon.isoformat())
+        row(
+            patient_id=f"P{i}",
+            phone=f"+1403555{i:04d}",
+            email=f"pat{i}@example.com",
+            series_id=f"S{i}",
+            session_id=f"S{i}-1",
+            starts_at=soon.isoformat(),
+        )
         for i in range(5)
     ]
     schedule = write_csv(tmp_path / "schedule.csv", rows)
     imported = subprocess.run(
         [sys.executable, "-m", "reminders.cli", "import", str(schedule)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert imported.returncode == 0, imported.stderr
 
     worker = start(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--beat", "--loglevel=INFO",
-         "--concurrency=2", "--without-gossip", "--without-mingle"],
-        env, ROOT, tmp_path / "worker.log",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--beat",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        ROOT,
+        tmp_path / "worker.log",
     )
     try:
         wait_for(
             lambda: len(twilio_api.messages) >= 5 and len(smtp_server.messages) >= 5,
-            90, "five SMS and five emails",
+            90,
+            "five SMS and five emails",
         )
         time.sleep(4)  # several more beat passes: nothing may go out twice
     finally:
         stop(worker)
 
     log = (tmp_path / "worker.log").read_text()
-    assert sorted(sms.to for sms in twilio_api.messages) == [f"+1403555{i:04d}" for i in range(5)], log
+    assert sorted(sms.to for sms in twilio_api.messages) == [
+        f"+1403555{i:04d}" for i in range(5)
+    ], log
     assert sorted(str(m["To"]) for m in smtp_server.messages) == [
         f"pat{i}@example.com" for i in range(5)
     ]
     listed = subprocess.run(
         [sys.executable, "-m", "reminders.cli", "messages", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert {m["status"] for m in json.loads(listed.stdout)} == {"sent"}
 
@@ -115,7 +152,11 @@ def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_pat
     env["PYTHONPATH"] = str(ROOT)
     demo = subprocess.run(
         [sys.executable, "-m", "reminders.cli", "demo"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert demo.returncode == 0, demo.stderr
     assert "demo clinic loaded" in demo.stdout
@@ -131,7 +172,11 @@ def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_pat
 
     listed = subprocess.run(
         [sys.executable, "-m", "reminders.cli", "messages", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     sent = [m for m in json.loads(listed.stdout) if m["status"] == "sent"]
     files = list(outbox.iterdir())

@@ -11,18 +11,20 @@ from pathlib import Path
 import pytest
 
 from reminders import store
-from reminders.config import Settings
-from reminders.dispatch import claim_due, deliver, prepare, Report
 from reminders.channels import channel_for
+from reminders.config import Settings
+from reminders.dispatch import Report, claim_due, deliver, prepare
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.harness import Clinic, local, row, write_csv
+from tests.harness import Clinic, local, row
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOKED = local("2026-03-01 09:00")
 
 
-def provider_env(database_url: str, twilio: FakeTwilio, smtp: FakeSMTP, tmp: Path) -> dict[str, str]:
+def provider_env(
+    database_url: str, twilio: FakeTwilio, smtp: FakeSMTP, tmp: Path
+) -> dict[str, str]:
     return {
         "REMINDERS_DATABASE_URL": database_url,
         "REMINDERS_STATE_DIR": str(tmp / "state"),
@@ -42,7 +44,10 @@ def provider_env(database_url: str, twilio: FakeTwilio, smtp: FakeSMTP, tmp: Pat
 
 @pytest.fixture
 def providers(
-    database_url: str, twilio_api: FakeTwilio, smtp_server: FakeSMTP, tmp_path: Path,
+    database_url: str,
+    twilio_api: FakeTwilio,
+    smtp_server: FakeSMTP,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Clinic:
     """A clinic whose SMS go to the loopback Twilio and whose email goes to the loopback SMTP."""
@@ -57,8 +62,12 @@ def providers(
 def cohort(size: int) -> list[dict[str, object]]:
     return [
         row(
-            patient_id=f"P{i}", first_name=f"Pat{i}", phone=f"+1403555{i:04d}",
-            email=f"pat{i}@example.com", series_id=f"S{i}", session_id=f"S{i}-1",
+            patient_id=f"P{i}",
+            first_name=f"Pat{i}",
+            phone=f"+1403555{i:04d}",
+            email=f"pat{i}@example.com",
+            series_id=f"S{i}",
+            session_id=f"S{i}-1",
         )
         for i in range(size)
     ]
@@ -68,9 +77,10 @@ def test_four_tick_processes_at_once_send_each_reminder_once(
     providers: Clinic, twilio_api: FakeTwilio, smtp_server: FakeSMTP, tmp_path: Path
 ) -> None:
     providers.import_rows(cohort(40), BOOKED)
-    env = {**os.environ, **provider_env(
-        providers.settings.database_url, twilio_api, smtp_server, tmp_path
-    )}
+    env = {
+        **os.environ,
+        **provider_env(providers.settings.database_url, twilio_api, smtp_server, tmp_path),
+    }
     command = [sys.executable, "-m", "reminders.cli", "tick", "--now", "2026-03-09T14:00"]
     ticks = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
