@@ -1,0 +1,1 @@
+"""Fakes at the network edge only: loopback servers for Twilio and SMTP."""
