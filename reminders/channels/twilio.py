@@ -1,0 +1,160 @@
+"""SMS through Twilio's Messages API, with its errors sorted into retry, give up, or unknown."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from requests.exceptions import (
+    ConnectTimeout,
+    InvalidSchema,
+    InvalidURL,
+    MissingSchema,
+    ProxyError,
+    RequestException,
+    SSLError,
+)
+from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from reminders.channels.base import (
+    ChannelError,
+    Outgoing,
+    PermanentError,
+    TransientError,
+    UnknownOutcome,
+)
+from reminders.config import Settings
+
+# Twilio codes worth another try: rate limit, unreachable handset, internal, unknown.
+TRANSIENT_CODES = frozenset({20429, 30003, 30500, 30008})
+# Invalid number, STOP, not mobile, blocked, unknown number, landline, spam filter.
+PERMANENT_CODES = frozenset({21211, 21610, 21614, 21635, 30004, 30005, 30006, 30007})
+MAX_VALIDITY_SECONDS = 36000
+# A patient gets a few messages a week: this many back covers any reconciliation window.
+RECONCILE_LOOKBACK = 100
+
+# Errors in which the request never left this machine, so a retry cannot duplicate it.
+_NEVER_SENT = (ConnectTimeout, ProxyError, SSLError, InvalidURL, MissingSchema, InvalidSchema)
+# twilio-python logs every request's query string at INFO; a listing's query holds the number.
+_HTTP_LOG = logging.getLogger(f"{__name__}.http")
+_HTTP_LOG.setLevel(logging.WARNING)
+_PHONE = re.compile(r"\+?\(?\d[\d ().-]{4,}\d")
+
+
+def mask_phones(text: str) -> str:
+    """Hide every phone number in `text` but its last two digits."""
+    return _PHONE.sub(lambda match: "***" + re.sub(r"\D", "", match.group())[-2:], text)
+
+
+class TwilioSMS:
+    """`send()` returns the message SID; `find_sent()` looks for an earlier accepted send."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # One client, one pooled HTTP session: reconnecting per message costs a TLS handshake.
+        http = TwilioHttpClient(
+            timeout=settings.twilio_timeout, pool_connections=True, logger=_HTTP_LOG
+        )
+        self.client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
+        )
+        self.client.api.base_url = settings.twilio_api_url
+
+    def send(self, outgoing: Outgoing) -> str:
+        try:
+            message = self.client.messages.create(**self._create_params(outgoing))
+        except TwilioException as exc:
+            raise classify_twilio_error(exc) from None
+        except RequestException as exc:
+            raise self._network_error(exc) from None
+        sid: str = message.sid
+        return sid
+
+    def find_sent(self, to: str, since: datetime, body: str) -> str | None:
+        # Not filtered by DateSent: Twilio compares it by whole day, and a message still
+        # queued has no date_sent at all, so that filter would hide the very send we look for.
+        try:
+            messages = self.client.messages.list(to=to, limit=RECONCILE_LOOKBACK)
+        except (TwilioException, RequestException) as exc:
+            # A lookup changes nothing at Twilio: whatever went wrong, asking again is safe.
+            raise TransientError(f"Twilio listing failed ({type(exc).__name__})") from None
+        # Twilio's dates have whole seconds: a message created in the same second counts.
+        since_utc = _as_utc(since).replace(microsecond=0)
+        for message in messages:
+            created = message.date_created
+            if message.body == body and created is not None and created >= since_utc:
+                sid: str = message.sid
+                return sid
+        return None
+
+    def _create_params(self, outgoing: Outgoing) -> dict[str, Any]:
+        settings = self.settings
+        params: dict[str, Any] = {"to": outgoing.to, "body": outgoing.body}
+        if settings.twilio_messaging_service_sid:
+            params["messaging_service_sid"] = settings.twilio_messaging_service_sid
+        else:
+            params["from_"] = settings.twilio_from
+        if settings.public_url:
+            params["status_callback"] = f"{settings.public_url.rstrip('/')}/webhooks/twilio/status"
+        if outgoing.expires_at is not None:
+            params["validity_period"] = validity_seconds(outgoing)
+        return params
+
+    @staticmethod
+    def _network_error(exc: RequestException) -> ChannelError:
+        name = type(exc).__name__
+        if _never_sent(exc):
+            return TransientError(f"could not reach Twilio ({name})")
+        return UnknownOutcome(f"no answer from Twilio ({name}); it may have accepted the message")
+
+
+def validity_seconds(outgoing: Outgoing) -> int:
+    """Seconds until the message is useless, within Twilio's 1..36000."""
+    assert outgoing.expires_at is not None
+    now = outgoing.now or datetime.now(UTC)
+    seconds = int((outgoing.expires_at - now).total_seconds())
+    return max(1, min(MAX_VALIDITY_SECONDS, seconds))
+
+
+def classify_twilio_error(exc: Exception) -> ChannelError:
+    """TwilioRestException and TwilioServiceException both carry `.status` and `.code`."""
+    status: int | None = getattr(exc, "status", None)
+    code: int | None = getattr(exc, "code", None) or status
+    text = f"Twilio HTTP {status} error {code}: {mask_phones(_twilio_message(exc))}"
+    code_text = None if code is None else str(code)
+    if status is None:
+        # A bare TwilioException comes after the request went out (e.g. an unreadable page).
+        return UnknownOutcome(text, code=code_text)
+    if code in PERMANENT_CODES:
+        return PermanentError(text, code=code_text)
+    if status == 429 or status >= 500 or code in TRANSIENT_CODES:
+        return TransientError(text, code=code_text)
+    return PermanentError(text, code=code_text)  # any other 4xx: the request itself is wrong
+
+
+def _twilio_message(exc: Exception) -> str:
+    for attribute in ("msg", "detail", "title"):
+        value = getattr(exc, attribute, None)
+        if value:
+            return str(value)
+    return type(exc).__name__
+
+
+def _never_sent(exc: RequestException) -> bool:
+    if isinstance(exc, _NEVER_SENT):
+        return True
+    # A refused connection: requests wraps urllib3's NewConnectionError in a MaxRetryError.
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # The store may hand back naive UTC datetimes (SQLite).
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
