@@ -42,7 +42,7 @@ def seed(url: str, count: int, now: datetime) -> None:
                     "external_id": f"P{i}",
                     "first_name": "Avery",
                     "last_name": "Nguyen",
-                    "phone": f"+1403{5550000 + i:07d}"[:12],
+                    "phone": f"+1403{5550000 + i:07d}",
                     "email": None,
                     "language": "en",
                     "sms_opt_out": False,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from reminders import store
 from reminders.calendar import session_ics
@@ -40,6 +40,7 @@ from reminders.templating import TemplateProblem, render_for
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+OUTCOMES_PER_COMMIT = 20
 Sender = Callable[[list[int]], None]
 
 
@@ -156,18 +157,40 @@ def _move(db: DB, ids: Sequence[int], old: str, new: str, reason: str, now: date
 
 
 def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Report:
-    """Send messages this caller claimed (status queued); anything else is left alone."""
+    """Send messages this caller claimed (status queued); anything else is left alone.
+
+    Outcomes are recorded a few at a time: a worker that dies between a send and its record
+    leaves those rows `sending`, which become `unknown` and are reconciled, never resent.
+    """
     report = Report()
     with store.transaction(settings.database_url) as db:
         ready = prepare(db, settings, list(ids), now, report)
     channels: dict[str, Channel] = {}
+    outcomes: list[tuple[int, Outcome]] = []
     for outgoing in ready:
         if outgoing.channel not in channels:
             channels[outgoing.channel] = channel_for(settings, outgoing.channel)
-        outcome = deliver(channels[outgoing.channel], outgoing)
-        with store.transaction(settings.database_url) as db:
-            report.outcomes[record_outcome(db, settings, outgoing.message_id, outcome, now)] += 1
+        outcomes.append((outgoing.message_id, deliver(channels[outgoing.channel], outgoing)))
+        if len(outcomes) >= OUTCOMES_PER_COMMIT:
+            _record_outcomes(settings, outcomes, now, report)
+            outcomes = []
+    _record_outcomes(settings, outcomes, now, report)
     return report
+
+
+def _record_outcomes(
+    settings: Settings, outcomes: list[tuple[int, Outcome]], now: datetime, report: Report
+) -> None:
+    if not outcomes:
+        return
+    with store.transaction(settings.database_url) as db:
+        messages = db.scalars(
+            select(Message).where(Message.id.in_([i for i, _ in outcomes])).with_for_update()
+        ).all()
+        by_id = {message.id: message for message in messages}
+        for message_id, outcome in outcomes:
+            status = record_outcome(db, settings, by_id[message_id], outcome, now)
+            report.outcomes[status] += 1
 
 
 def prepare(
@@ -178,18 +201,21 @@ def prepare(
         select(Message)
         .where(Message.id.in_(ids), Message.status == MessageStatus.QUEUED)
         .options(
-            selectinload(Message.session).selectinload(Session.series).joinedload(Series.patient)
+            selectinload(Message.session)
+            .selectinload(Session.series)
+            .options(joinedload(Series.patient), selectinload(Series.sessions))
         )
         .order_by(Message.id)
         .with_for_update(of=Message)
     ).all()
     ready = []
-    for message in messages:
-        outgoing = _recheck_and_render(db, settings, message, now)
-        if outgoing is None:
-            report.outcomes[message.status] += 1
-        else:
-            ready.append(outgoing)
+    with db.no_autoflush:  # one flush at commit, not one per lazy attribute
+        for message in messages:
+            outgoing = _recheck_and_render(db, settings, message, now)
+            if outgoing is None:
+                report.outcomes[message.status] += 1
+            else:
+                ready.append(outgoing)
     return ready
 
 
@@ -280,9 +306,8 @@ def deliver(channel: Channel, outgoing: Outgoing) -> Outcome:
 
 
 def record_outcome(
-    db: DB, settings: Settings, message_id: int, outcome: Outcome, now: datetime
+    db: DB, settings: Settings, message: Message, outcome: Outcome, now: datetime
 ) -> str:
-    message = db.scalars(select(Message).where(Message.id == message_id).with_for_update()).one()
     if message.status != MessageStatus.SENDING:
         return str(message.status)  # reconciled meanwhile; its record stands
     if isinstance(outcome, str):

@@ -248,19 +248,14 @@ def render_for(settings: Settings, template: str, channel: str, session: Session
     without the greeting name; the facts stay, and the name itself is never rewritten.
     """
     language = patient_language(session.series.patient)
-
-    def attempt(greet: bool) -> Rendered:
-        context = session_context(settings, session, greet=greet, channel=channel)
-        return render(settings, template, channel, language, context)
-
-    named = attempt(greet=True)
-    if channel != "sms":
+    context = session_context(settings, session, channel=channel)
+    named = render(settings, template, channel, language, context)
+    if channel != "sms" or not context["greet"]:
         return named
-    plain = attempt(greet=False)
-    return plain if _drop_greeting(settings.sms_segment_budget, named.text, plain.text) else named
-
-
-def _drop_greeting(budget: int, named: str, plain: str) -> bool:
-    if sms_text.segments(named) > budget:
-        return True
-    return sms_text.encoding(named) == "UCS-2" and sms_text.encoding(plain) == "GSM-7"
+    over_budget = sms_text.segments(named.text) > settings.sms_segment_budget
+    if not over_budget and sms_text.encoding(named.text) == "GSM-7":
+        return named
+    plain = render(settings, template, channel, language, {**context, "greet": False})
+    if over_budget or sms_text.encoding(plain.text) == "GSM-7":
+        return plain
+    return named
