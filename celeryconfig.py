@@ -9,7 +9,7 @@ if _settings.embedded_broker:
     # kombu's filesystem transport: a real broker in a folder, for a machine with no Redis.
     _folder = _settings.state_dir / "broker"
     _folder.mkdir(parents=True, exist_ok=True)
-    broker_url = "filesystem://"
+    broker_url = "filesystem://localhost/"
     broker_transport_options = {
         "data_folder_in": str(_folder),
         "data_folder_out": str(_folder),

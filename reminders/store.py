@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,8 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
+    # Alembic announces its dialect at INFO on every start; only problems are worth a line.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
