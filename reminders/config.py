@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -220,7 +220,15 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     try:
         return Settings()
-    except ConfigError:
-        raise
-    except ValueError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad value, named as the variable a person would set."""
+    lines = []
+    for error in exc.errors():
+        name = "__".join(str(part) for part in error["loc"] if not isinstance(part, int))
+        given = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
+        lines.append(f"REMINDERS_{name.upper()}: {error['msg']}{given}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

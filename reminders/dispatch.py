@@ -239,7 +239,7 @@ def _recheck_and_render(
     recipient = patient.address_for(message.channel) or ""
     attachments: tuple[Attachment, ...] = ()
     if message.channel == "email" and message.kind == "session_reminder":
-        attachments = (session_ics(settings, session),)
+        attachments = (session_ics(settings, session, now=now),)
     message.recipient, message.subject, message.body = recipient, rendered.subject, rendered.text
     message.attempts += 1
     message.attempted_at = now

@@ -101,3 +101,16 @@ def test_the_embedded_default_needs_no_credentials() -> None:
     settings.check()
     assert settings.embedded_broker
     assert settings.database_url.startswith("sqlite:///")
+
+
+def test_a_bad_value_is_named_as_the_variable_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reminders.config import get_settings
+
+    monkeypatch.setenv("REMINDERS_SMS_BACKEND", "pigeon")
+    monkeypatch.setenv("REMINDERS_CLINIC__TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ConfigError) as raised:
+        get_settings()
+
+    message = str(raised.value)
+    assert "REMINDERS_SMS_BACKEND: Input should be 'twilio' or 'outbox' (got 'pigeon')" in message
+    assert "REMINDERS_CLINIC__TIMEZONE: Value error, unknown time zone 'Mars/Olympus'" in message
