@@ -17,11 +17,7 @@ from reminders import store
 from reminders.config import Settings
 from reminders.models import Patient, Series, Session
 from reminders.planner import plan_session
-from reminders.schedule_file import Problem, ScheduleError, ScheduleRow
-
-PATIENT_FIELDS = ("first_name", "last_name", "phone", "email", "language")
-OPT_OUTS = ("sms_opt_out", "email_opt_out")
-SESSION_FIELDS = ("number", "starts_at", "duration_minutes", "practitioner", "location", "status")
+from reminders.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
 
 
 @dataclass
@@ -60,9 +56,9 @@ class _Upsert:
         if patient is None:
             patient = Patient(external_id=row.patient_id)
             self.db.add(patient)
-            _assign(patient, row, PATIENT_FIELDS + OPT_OUTS)
+            _assign(patient, row, PATIENT_COLUMNS)
             self.summary.created["patients"] += 1
-        elif _assign(patient, row, PATIENT_FIELDS + OPT_OUTS):
+        elif _assign(patient, row, PATIENT_COLUMNS):
             self.summary.updated["patients"] += 1
         self.patients[row.patient_id] = patient
         return patient

@@ -16,29 +16,9 @@ from reminders.config import Settings
 from reminders.dispatch import Report, dispatch_due
 from reminders.importer import ImportSummary, import_schedule
 from reminders.message_log import messages
-from reminders.schedule_file import read_schedule
+from reminders.schedule_file import COLUMNS, read_schedule
 
 EDMONTON = ZoneInfo("America/Edmonton")
-COLUMNS = [
-    "patient_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "language",
-    "sms_opt_out",
-    "email_opt_out",
-    "series_id",
-    "treatment",
-    "planned_sessions",
-    "session_id",
-    "session_number",
-    "starts_at",
-    "duration_minutes",
-    "practitioner",
-    "location",
-    "status",
-]
 
 
 def local(text: str) -> datetime:

@@ -42,6 +42,11 @@ def broker(redis_url: str) -> Iterator[str]:
     client.flushdb()
 
 
+def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "reminders.cli", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
 def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command,
@@ -91,14 +96,7 @@ def test_import_then_beat_and_worker_deliver_each_message_once(
         for i in range(5)
     ]
     schedule = write_csv(tmp_path / "schedule.csv", rows)
-    imported = subprocess.run(
-        [sys.executable, "-m", "reminders.cli", "import", str(schedule)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    imported = cli(env, ROOT, "import", str(schedule))
     assert imported.returncode == 0, imported.stderr
 
     worker = start(
@@ -136,28 +134,14 @@ def test_import_then_beat_and_worker_deliver_each_message_once(
     assert sorted(str(m["To"]) for m in smtp_server.messages) == [
         f"pat{i}@example.com" for i in range(5)
     ]
-    listed = subprocess.run(
-        [sys.executable, "-m", "reminders.cli", "messages", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = cli(env, ROOT, "messages", "--json")
     assert {m["status"] for m in json.loads(listed.stdout)} == {"sent"}
 
 
 def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
     env["PYTHONPATH"] = str(ROOT)
-    demo = subprocess.run(
-        [sys.executable, "-m", "reminders.cli", "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    demo = cli(env, tmp_path, "demo")
     assert demo.returncode == 0, demo.stderr
     assert "demo clinic loaded" in demo.stdout
 
@@ -170,14 +154,7 @@ def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_pat
     finally:
         stop(service)
 
-    listed = subprocess.run(
-        [sys.executable, "-m", "reminders.cli", "messages", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = cli(env, tmp_path, "messages", "--json")
     sent = [m for m in json.loads(listed.stdout) if m["status"] == "sent"]
     files = list(outbox.iterdir())
     assert len(sent) == len(files) >= 2, (tmp_path / "run.log").read_text()
