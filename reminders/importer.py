@@ -1,4 +1,4 @@
-"""Write a validated schedule into the store: an upsert keyed by the clinic's session ids.
+"""Write a validated schedule into the store: an upsert keyed by the clinic's ids.
 
 A changed start is a reschedule, status `cancelled` a cancellation, a changed phone
 or opt-out takes effect for unsent messages; the same file twice changes nothing.
@@ -6,12 +6,14 @@ or opt-out takes effect for unsent messages; the same file twice changes nothing
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
+from sqlalchemy.orm import selectinload
 
 from reminders import store
 from reminders.config import Settings
@@ -19,16 +21,22 @@ from reminders.models import Patient, Series, Session
 from reminders.planner import plan_session
 from reminders.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
 
+SERIES_FIELDS = ("treatment", "planned_sessions")
+# Keeps each `IN (...)` well under SQLite's limit on bound parameters.
+CHUNK = 5000
+
+Entity = TypeVar("Entity", Patient, Series, Session)
+
+
+def _counts() -> dict[str, int]:
+    return {"patients": 0, "series": 0, "sessions": 0}
+
 
 @dataclass
 class ImportSummary:
     rows: int = 0
-    created: dict[str, int] = field(
-        default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0}
-    )
-    updated: dict[str, int] = field(
-        default_factory=lambda: {"patients": 0, "series": 0, "sessions": 0}
-    )
+    created: dict[str, int] = field(default_factory=_counts)
+    updated: dict[str, int] = field(default_factory=_counts)
     messages_changed: int = 0
 
     def __str__(self) -> str:
@@ -40,60 +48,67 @@ class ImportSummary:
         )
 
 
+def _by_external_id(db: DB, model: type[Entity], ids: Collection[str]) -> dict[str, Entity]:
+    found: dict[str, Entity] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for entity in db.scalars(select(model).where(model.external_id.in_(chunk))):
+            found[entity.external_id] = entity
+    return found
+
+
 class _Upsert:
-    def __init__(self, db: DB, settings: Settings, now: datetime, summary: ImportSummary) -> None:
-        self.db, self.settings, self.now, self.summary = db, settings, now, summary
-        self.patients: dict[str, Patient] = {}
-        self.series: dict[str, Series] = {}
+    """One import's view of the store: everything it touches, loaded up front."""
+
+    def __init__(self, db: DB, rows: list[ScheduleRow], now: datetime) -> None:
+        self.db, self.now = db, now
+        self.summary = ImportSummary(rows=len(rows))
         self.problems: list[Problem] = []
+        with db.no_autoflush:
+            self.patients = _by_external_id(db, Patient, {r.patient_id for r in rows})
+            self.series = _by_external_id(db, Series, {r.series_id for r in rows})
+            self.sessions = _by_external_id(db, Session, {r.session_id for r in rows})
+        self.seen: set[str] = set()
+
+    def row(self, row: ScheduleRow) -> Session:
+        return self.session(row, self.series_for(row, self.patient(row)))
 
     def patient(self, row: ScheduleRow) -> Patient:
-        if row.patient_id in self.patients:
-            return self.patients[row.patient_id]
-        patient = self.db.scalars(
-            select(Patient).where(Patient.external_id == row.patient_id)
-        ).one_or_none()
+        patient = self.patients.get(row.patient_id)
         if patient is None:
-            patient = Patient(external_id=row.patient_id)
+            patient = self.patients[row.patient_id] = Patient(external_id=row.patient_id)
             self.db.add(patient)
             _assign(patient, row, PATIENT_COLUMNS)
             self.summary.created["patients"] += 1
-        elif _assign(patient, row, PATIENT_COLUMNS):
+        elif row.patient_id not in self.seen and _assign(patient, row, PATIENT_COLUMNS):
             self.summary.updated["patients"] += 1
-        self.patients[row.patient_id] = patient
+        self.seen.add(row.patient_id)
         return patient
 
     def series_for(self, row: ScheduleRow, patient: Patient) -> Series:
-        if row.series_id in self.series:
-            return self.series[row.series_id]
-        series = self.db.scalars(
-            select(Series).where(Series.external_id == row.series_id)
-        ).one_or_none()
+        series = self.series.get(row.series_id)
         if series is None:
-            series = Series(external_id=row.series_id, patient=patient)
+            series = self.series[row.series_id] = Series(external_id=row.series_id, patient=patient)
             self.db.add(series)
+            _assign(series, row, SERIES_FIELDS)
             self.summary.created["series"] += 1
-            _assign(series, row, ("treatment", "planned_sessions"))
-        else:
-            if series.patient.external_id != row.patient_id:
-                self.problems.append(
-                    Problem(
-                        row.row,
-                        "series_id",
-                        f"series {row.series_id} belongs to patient "
-                        f"{series.patient.external_id}, not {row.patient_id}",
-                    )
-                )
-            if _assign(series, row, ("treatment", "planned_sessions")):
-                self.summary.updated["series"] += 1
-        self.series[row.series_id] = series
+            return series
+        if series.patient is not patient:
+            self._problem(
+                row,
+                "series_id",
+                f"series {row.series_id} belongs to patient "
+                f"{series.patient.external_id}, not {row.patient_id}",
+            )
+        if row.series_id not in self.seen and _assign(series, row, SERIES_FIELDS):
+            self.summary.updated["series"] += 1
+        self.seen.add(row.series_id)
         return series
 
     def session(self, row: ScheduleRow, series: Series) -> Session:
-        session = self.db.scalars(
-            select(Session).where(Session.external_id == row.session_id)
-        ).one_or_none()
         values = _session_values(row)
+        session = self.sessions.get(row.session_id)
         if session is None:
             session = Session(external_id=row.session_id, series=series, status_changed_at=self.now)
             self.db.add(session)
@@ -102,13 +117,11 @@ class _Upsert:
             self.summary.created["sessions"] += 1
             return session
         if session.series is not series:
-            self.problems.append(
-                Problem(
-                    row.row,
-                    "series_id",
-                    f"session {row.session_id} belongs to series "
-                    f"{session.series.external_id}, not {row.series_id}",
-                )
+            self._problem(
+                row,
+                "series_id",
+                f"session {row.session_id} belongs to series "
+                f"{session.series.external_id}, not {row.series_id}",
             )
         old_status = session.status
         if any(getattr(session, k) != v for k, v in values.items()):
@@ -118,6 +131,9 @@ class _Upsert:
         if session.status != old_status:
             session.status_changed_at = self.now
         return session
+
+    def _problem(self, row: ScheduleRow, column: str, text: str) -> None:
+        self.problems.append(Problem(row.row, column, text))
 
 
 def _session_values(row: ScheduleRow) -> dict[str, Any]:
@@ -131,7 +147,7 @@ def _session_values(row: ScheduleRow) -> dict[str, Any]:
     }
 
 
-def _assign(target: object, row: ScheduleRow, names: tuple[str, ...]) -> bool:
+def _assign(target: object, row: ScheduleRow, names: Iterable[str]) -> bool:
     changed = False
     for name in names:
         value = getattr(row, name)
@@ -144,17 +160,20 @@ def _assign(target: object, row: ScheduleRow, names: tuple[str, ...]) -> bool:
 def import_schedule(
     settings: Settings, rows: list[ScheduleRow], now: datetime, *, dry_run: bool = False
 ) -> ImportSummary:
-    """Upsert every row and re-plan its session, in one transaction: all or nothing."""
-    summary = ImportSummary(rows=len(rows))
+    """Upsert every row and re-plan the patients' sessions, in one transaction: all or nothing."""
     db = store.sessions(settings.database_url)()
     try:
-        upsert = _Upsert(db, settings, now, summary)
-        touched = [upsert.session(row, upsert.series_for(row, upsert.patient(row))) for row in rows]
+        with db.no_autoflush:
+            upsert = _Upsert(db, rows, now)
+            for row in rows:
+                upsert.row(row)
         if upsert.problems:
             raise ScheduleError(upsert.problems)
         db.flush()
-        for session in _with_patients_sessions(db, touched, upsert.patients.values()):
-            summary.messages_changed += plan_session(db, settings, session, now)
+        summary = upsert.summary
+        with db.no_autoflush:
+            for session in _patients_sessions(db, upsert.patients.values()):
+                summary.messages_changed += plan_session(db, settings, session, now)
         if dry_run:
             db.rollback()
         else:
@@ -165,13 +184,18 @@ def import_schedule(
     return summary
 
 
-def _with_patients_sessions(db: DB, touched: list[Session], patients: Any) -> list[Session]:
-    """The imported sessions plus the patients' other sessions: contact changes reach them too."""
-    by_id = {session.id: session for session in touched}
-    patient_ids = [patient.id for patient in patients]
-    others = db.scalars(
-        select(Session).join(Series).where(Series.patient_id.in_(patient_ids))
-    ).all()
-    for session in others:
-        by_id.setdefault(session.id, session)
-    return [by_id[k] for k in sorted(by_id)]
+def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
+    """Every session of the imported patients: a contact change reaches them all."""
+    ids = sorted(patient.id for patient in patients)
+    sessions: list[Session] = []
+    for start in range(0, len(ids), CHUNK):
+        sessions.extend(
+            db.scalars(
+                select(Session)
+                .join(Series)
+                .where(Series.patient_id.in_(ids[start : start + CHUNK]))
+                .options(selectinload(Session.messages))
+                .order_by(Session.id)
+            )
+        )
+    return sessions

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
 
 from reminders.config import ReminderRule, Settings
@@ -66,9 +65,7 @@ def why_not(session: Session, patient: Patient, rule: ReminderRule) -> str | Non
 def plan_session(db: DB, settings: Settings, session: Session, now: datetime) -> int:
     """Bring the session's planned rows in line with its state; returns rows changed."""
     wanted, withdrawn = _wanted(settings, session)
-    existing = db.scalars(
-        select(Message).where(Message.session_id == session.id, Message.rule.is_not(None))
-    ).all()
+    existing = [message for message in session.messages if message.rule is not None]
     changed = 0
     for message in existing:
         match = None
@@ -141,5 +138,4 @@ def _insert(db: DB, session: Session, plan: Plan, now: datetime) -> None:
         created_at=now,
     )
     db.add(message)
-    db.flush()
     record(db, message, MessageStatus.PLANNED, f"rule {plan.rule.name}", now)
