@@ -66,6 +66,7 @@ class Clinic(BaseModel):
     website: str = ""
     email: str = ""
     timezone: str = "America/Edmonton"
+    booking_url: str = ""
     # SMS stay minimal: the treatment is a health detail, named only when the clinic opts in.
     name_treatment_in_sms: bool = False
 
@@ -111,6 +112,28 @@ class ReminderRule(BaseModel):
     @property
     def before_session(self) -> bool:
         return self.offset < timedelta()
+
+
+class FollowUps(BaseModel):
+    """The messages that keep a series on track, between and after sessions."""
+
+    enabled: bool = True
+    # The first choice of channel; the other one when the patient cannot get this one.
+    channel: Channel = "email"
+    # After-care and the series-complete note go the day after the session, at this clinic time.
+    send_at: time = time(10, 0)
+    nudge_after_days: int = 7
+    missed_after_hours: float = 2.0
+    default_interval_days: int = 21
+    tolerance_days: int = 7
+    # Target interval between sessions per treatment, in days.
+    interval_days: dict[str, int] = Field(default_factory=dict)
+    # How long after its due time a follow-up is still worth sending.
+    shelf_life_days: int = 3
+
+    def interval_for(self, treatment: str, override: int | None = None) -> timedelta:
+        days = override or self.interval_days.get(treatment, self.default_interval_days)
+        return timedelta(days=days)
 
 
 DEFAULT_RULES = [
@@ -159,6 +182,9 @@ class Settings(BaseSettings):
 
     clinic: Clinic = Clinic()
     quiet_hours: QuietHours = QuietHours()
+    followups: FollowUps = FollowUps()
+    # Signs the unsubscribe links in follow-up emails.
+    secret_key: str = ""
     rules: list[ReminderRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
     templates_dir: Path | None = None
     sms_segment_budget: int = 2

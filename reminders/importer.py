@@ -21,7 +21,7 @@ from reminders.models import Patient, Series, Session
 from reminders.planner import plan_session
 from reminders.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
 
-SERIES_FIELDS = ("treatment", "planned_sessions")
+SERIES_FIELDS = ("treatment", "planned_sessions", "target_interval_days")
 # Keeps each `IN (...)` well under SQLite's limit on bound parameters.
 CHUNK = 5000
 

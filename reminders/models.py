@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -104,6 +105,10 @@ class Series(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     treatment: Mapped[str] = mapped_column(String(200))
     planned_sessions: Mapped[int] = mapped_column(Integer)
+    # None: the clinic's default interval for the treatment.
+    target_interval_days: Mapped[int | None] = mapped_column(Integer)
+    # Set by staff: no follow-ups while paused.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     patient: Mapped[Patient] = relationship(back_populates="series")
     sessions: Mapped[list[Session]] = relationship(

@@ -37,6 +37,7 @@ COLUMNS = (
     "series_id",
     "treatment",
     "planned_sessions",
+    "target_interval_days",
     "session_id",
     "session_number",
     "starts_at",
@@ -62,6 +63,7 @@ DEFAULTS: Mapping[str, Any] = {
     "sms_opt_out": False,
     "email_opt_out": False,
     "treatment": "prolotherapy",
+    "target_interval_days": None,
     "duration_minutes": 30,
     "practitioner": "",
     "location": "",
@@ -76,8 +78,9 @@ PATIENT_COLUMNS = (
     "sms_opt_out",
     "email_opt_out",
 )
-SERIES_COLUMNS = ("patient_id", "treatment", "planned_sessions")
+SERIES_COLUMNS = ("patient_id", "treatment", "planned_sessions", "target_interval_days")
 MAX_PLANNED_SESSIONS = 20
+MAX_INTERVAL_DAYS = 365
 MAX_DURATION_MINUTES = 480
 
 _LANGUAGES = {"en": "en", "en-ca": "en", "fr": "fr", "fr-ca": "fr"}
@@ -138,6 +141,8 @@ class ScheduleRow:
     practitioner: str
     location: str
     status: str
+    # None: the clinic's default for the treatment.
+    target_interval_days: int | None = None
 
 
 Progress = Callable[[int, int], None]
@@ -380,6 +385,7 @@ def _parsers(zone: ZoneInfo) -> dict[str, Callable[[str], Any]]:
         "series_id": _text,
         "treatment": _text,
         "planned_sessions": _whole_number(1, MAX_PLANNED_SESSIONS),
+        "target_interval_days": _whole_number(1, MAX_INTERVAL_DAYS),
         "session_id": _text,
         "session_number": _whole_number(1, MAX_PLANNED_SESSIONS),
         "starts_at": _starts_at(zone),
