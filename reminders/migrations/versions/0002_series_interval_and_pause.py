@@ -5,10 +5,8 @@ Revises: 0001
 Create Date: 2026-11-27 04:04:54.018910
 """
 
-from alembic import op
 import sqlalchemy as sa
-import reminders.models
-
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
