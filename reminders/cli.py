@@ -119,6 +119,42 @@ def cmd_resend(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if message.status in ("sent", "delivered") else 1
 
 
+def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
+    from reminders.drift import drifting
+
+    now = parse_now(args.now, settings)
+    records = drifting(settings, now)
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(records)} drifting series as of {local(now.isoformat(), settings)}")
+    for r in records:
+        last = r["last_session"]
+        sent = ", ".join(f"{s['kind']} by {s['channel']}" for s in r["sent"]) or "nothing sent"
+        print(
+            f"{r['patient_id']:>10} {r['series_id']:>10}  {r['first_name']} {r['last_name']:16} "
+            f"{r['days_overdue']:>3} days overdue  last: {last['session_id']} "
+            f"{local(last['starts_at'], settings)} {last['status']}  "
+            f"{r['sessions_done']}/{r['planned_sessions']} done  {r['phone'] or r['email']}  "
+            f"({sent})"
+        )
+    return 0
+
+
+def cmd_series(args: argparse.Namespace, settings: Settings) -> int:
+    from reminders.followups import set_paused
+
+    now = parse_now(args.now, settings)
+    try:
+        changed = set_paused(settings, args.series_id, args.action == "pause", now)
+    except LookupError as exc:
+        print(f"series {args.action} refused: {exc}", file=sys.stderr)
+        return 1
+    state = "paused: no follow-ups" if args.action == "pause" else "resumed"
+    print(f"series {args.series_id} {state} ({changed} planned follow-ups changed)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from reminders.demo import load_demo
 
@@ -173,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="")
     p.add_argument("--now", help=now_help)
     p.set_defaults(func=cmd_resend)
+
+    p = sub.add_parser("drift", help="patients whose series is drifting, for staff to call")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--now", help=now_help)
+    p.set_defaults(func=cmd_drift)
+
+    p = sub.add_parser("series", help="pause or resume a series' follow-ups")
+    p.add_argument("action", choices=["pause", "resume"])
+    p.add_argument("series_id")
+    p.add_argument("--now", help=now_help)
+    p.set_defaults(func=cmd_series)
 
     p = sub.add_parser("run", help="run the Celery worker and beat together")
     p.add_argument("--loglevel", default="INFO")

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
-from reminders import store
+from reminders import followups, store
 from reminders.calendar import session_ics
 from reminders.channels import channel_for
 from reminders.channels.base import (
@@ -31,6 +31,7 @@ from reminders.channels.base import (
     UnknownOutcome,
 )
 from reminders.config import Settings
+from reminders.followups import KINDS as FOLLOW_UPS
 from reminders.journal import record, record_many
 from reminders.models import Message, MessageStatus, Series, Session
 from reminders.planner import UPCOMING
@@ -272,11 +273,16 @@ def recheck(settings: Settings, message: Message, now: datetime) -> Verdict | No
     if message.expires_at is not None and now >= message.expires_at:
         why = "session already started" if message.before_session else "too late to be useful"
         return MessageStatus.EXPIRED, why, None
+    if message.kind in FOLLOW_UPS:
+        reason = followups.still_wanted(settings, message, now)
+        if reason is not None:
+            return MessageStatus.SKIPPED, reason, None
     if patient.opted_out_of(message.channel):
         return MessageStatus.SUPPRESSED, f"patient opted out of {message.channel}", None
     if not patient.address_for(message.channel):
         return MessageStatus.SUPPRESSED, f"no {message.channel} address on file", None
-    if message.channel == "sms" and not manual:
+    # Follow-ups wait out the quiet hours on every channel; a person's resend never waits.
+    if not manual and (message.channel == "sms" or message.kind in FOLLOW_UPS):
         return _quiet_hours(settings, message, now)
     return None
 
@@ -286,7 +292,8 @@ def _quiet_hours(settings: Settings, message: Message, now: datetime) -> Verdict
     if window is None:
         return None
     if message.expires_at is not None and window.end >= message.expires_at:
-        return MessageStatus.EXPIRED, "quiet hours last until the session starts", None
+        until = "the session starts" if message.before_session else "it is too late"
+        return MessageStatus.EXPIRED, f"quiet hours last until {until}", None
     local_end = window.end.astimezone(settings.clinic.zone).strftime("%H:%M")
     return MessageStatus.PLANNED, f"quiet hours: deferred to {local_end}", window.end
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from reminders import store
 from reminders.config import Settings
+from reminders.followups import plan_followups
 from reminders.models import Patient, Series, Session
 from reminders.planner import plan_session
 from reminders.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
@@ -172,8 +173,11 @@ def import_schedule(
         db.flush()
         summary = upsert.summary
         with db.no_autoflush:
-            for session in _patients_sessions(db, upsert.patients.values()):
+            sessions = _patients_sessions(db, upsert.patients.values())
+            for session in sessions:
                 summary.messages_changed += plan_session(db, settings, session, now)
+            for series in {session.series.id: session.series for session in sessions}.values():
+                summary.messages_changed += plan_followups(db, settings, series, now)
         if dry_run:
             db.rollback()
         else:
@@ -194,7 +198,10 @@ def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
                 select(Session)
                 .join(Series)
                 .where(Series.patient_id.in_(ids[start : start + CHUNK]))
-                .options(selectinload(Session.messages))
+                .options(
+                    selectinload(Session.messages),
+                    selectinload(Session.series).selectinload(Series.sessions),
+                )
                 .order_by(Session.id)
             )
         )

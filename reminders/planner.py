@@ -8,15 +8,15 @@ or closed by the dispatcher are never touched here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session as DB
 
 from reminders.config import ReminderRule, Settings
+from reminders.followups import KINDS as FOLLOW_UPS
 from reminders.journal import record
 from reminders.models import Message, MessageStatus, Patient, Session, SessionStatus
-from reminders.quiet_hours import sms_due
+from reminders.quiet_hours import sms_due, wall_clock_shift
 
 UPCOMING = (SessionStatus.BOOKED, SessionStatus.CONFIRMED)
 AFTER_SESSION_SHELF_LIFE = timedelta(days=1)
@@ -28,18 +28,6 @@ class Plan:
     planned_for: datetime
     due_at: datetime
     expires_at: datetime
-
-
-def wall_clock_shift(moment: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
-    """`moment + offset` on the clinic's clock: a day before 10:00 is 10:00, across DST too.
-
-    Where that wall-clock time does not exist (the spring-forward gap), elapsed time is used.
-    """
-    naive = moment.astimezone(zone).replace(tzinfo=None) + offset
-    local = naive.replace(tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
-        return moment + offset
-    return local.astimezone(UTC)
 
 
 def due_for(settings: Settings, rule: ReminderRule, starts_at: datetime) -> Plan:
@@ -65,7 +53,7 @@ def why_not(session: Session, patient: Patient, rule: ReminderRule) -> str | Non
 def plan_session(db: DB, settings: Settings, session: Session, now: datetime) -> int:
     """Bring the session's planned rows in line with its state; returns rows changed."""
     wanted, withdrawn = _wanted(settings, session)
-    existing = [message for message in session.messages if message.rule is not None]
+    existing = [m for m in session.messages if m.rule is not None and m.kind not in FOLLOW_UPS]
     changed = 0
     for message in existing:
         match = None

@@ -1,4 +1,4 @@
-"""The clinic's SMS quiet window, in its own wall-clock time."""
+"""The clinic's wall clock: shifting times by it, and the quiet window for messages."""
 
 from __future__ import annotations
 
@@ -51,3 +51,15 @@ def sms_due(
     if deadline is None or window.end < deadline:
         return window.end
     return window.start - timedelta(minutes=1)
+
+
+def wall_clock_shift(moment: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
+    """`moment + offset` on the clinic's clock: a day before 10:00 is 10:00, across DST too.
+
+    Where that wall-clock time does not exist (the spring-forward gap), elapsed time is used.
+    """
+    naive = moment.astimezone(zone).replace(tzinfo=None) + offset
+    local = naive.replace(tzinfo=zone)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        return moment + offset
+    return local.astimezone(UTC)

@@ -81,6 +81,7 @@ PATIENT_COLUMNS = (
 SERIES_COLUMNS = ("patient_id", "treatment", "planned_sessions", "target_interval_days")
 MAX_PLANNED_SESSIONS = 20
 MAX_INTERVAL_DAYS = 365
+UNCOUNTED = (SessionStatus.CANCELLED, SessionStatus.NO_SHOW)
 MAX_DURATION_MINUTES = 480
 
 _LANGUAGES = {"en": "en", "en-ca": "en", "fr": "fr", "fr-ca": "fr"}
@@ -575,9 +576,9 @@ class _CrossRowChecks:
             yield Problem(number, "session_id", f"duplicate {session!r}, first seen in row {first}")
 
     def _session_number(self, number: int, values: Mapping[str, Any]) -> Iterator[Problem]:
-        # A cancelled visit keeps its number while a rebooked one takes the same number.
+        # A cancelled or missed visit keeps its number while a rebooked one takes the same number.
         session_number = values.get("session_number")
-        if session_number is None or values.get("status") == SessionStatus.CANCELLED:
+        if session_number is None or values.get("status") in UNCOUNTED:
             return
         series = values["series_id"]
         first = self.numbers.setdefault((series, session_number), number)

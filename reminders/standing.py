@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from reminders.config import Settings
 from reminders.models import Series, Session, SessionStatus
+from reminders.quiet_hours import wall_clock_shift
 
 BOOKED = (SessionStatus.BOOKED, SessionStatus.CONFIRMED)
 
@@ -32,16 +34,12 @@ class Standing:
     gap_since: datetime | None
     final: Session | None  # the session that completed the series
 
-    @property
-    def recommended_next(self) -> datetime | None:
-        """Last completed session plus the target interval."""
-        return self.last_completed.starts_at + self.interval if self.last_completed else None
+    recommended_next: datetime | None  # last completed session plus the interval
+    next_due: datetime | None  # last visit plus the interval
 
     def days_overdue(self, now: datetime) -> int:
-        """Whole days past the date the next session was due (last visit plus the interval)."""
-        if self.gap_since is None:
-            return 0
-        return max((now - (self.gap_since + self.interval)).days, 0)
+        """Whole days past the date the next session was due."""
+        return max((now - self.next_due).days, 0) if self.next_due else 0
 
 
 def gap_start(session: Session) -> datetime | None:
@@ -78,33 +76,39 @@ def assess(settings: Settings, series: Series, now: datetime) -> Standing:
     gaps = [(start, s) for s in sessions if (start := gap_start(s)) is not None and start <= now]
     gap_since, last_visit = max(gaps, key=lambda g: g[0]) if gaps else (None, None)
     final = final_session(series)
+    zone = settings.clinic.zone
+    last_completed = completed[-1] if completed else None
     standing = Standing(
         status=SeriesStatus.ACTIVE,
         planned=series.planned_sessions,
         done=len(completed),
         interval=interval,
         next_booked=upcoming[0] if upcoming else None,
-        last_completed=completed[-1] if completed else None,
+        last_completed=last_completed,
         last_visit=last_visit,
         gap_since=gap_since,
         final=final,
+        recommended_next=_later(
+            last_completed.starts_at if last_completed else None, interval, zone
+        ),
+        next_due=_later(gap_since, interval, zone),
     )
-    status = _status(series, standing, now, timedelta(days=followups.tolerance_days))
-    return replace(standing, status=status)
+    tolerance = timedelta(days=followups.tolerance_days)
+    return replace(standing, status=_status(series, standing, now, zone, tolerance))
+
+
+def _later(moment: datetime | None, offset: timedelta, zone: ZoneInfo) -> datetime | None:
+    return wall_clock_shift(moment, offset, zone) if moment else None
 
 
 def _status(
-    series: Series, standing: Standing, now: datetime, tolerance: timedelta
+    series: Series, standing: Standing, now: datetime, zone: ZoneInfo, tolerance: timedelta
 ) -> SeriesStatus:
     if series.paused:
         return SeriesStatus.PAUSED
     if standing.final is not None:
         return SeriesStatus.COMPLETE
-    gap = standing.gap_since
-    if (
-        standing.next_booked is None
-        and gap is not None
-        and now - gap > standing.interval + tolerance
-    ):
+    due = standing.next_due
+    if standing.next_booked is None and due and now > wall_clock_shift(due, tolerance, zone):
         return SeriesStatus.DRIFTING
     return SeriesStatus.ACTIVE

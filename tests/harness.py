@@ -26,6 +26,12 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=EDMONTON).astimezone(UTC)
 
 
+def reminders_only(settings: Settings) -> Settings:
+    """The same clinic with follow-ups off: for tests about session reminders alone."""
+    followups = settings.followups.model_copy(update={"enabled": False})
+    return settings.model_copy(update={"followups": followups})
+
+
 def row(**overrides: Any) -> dict[str, Any]:
     """One session row of a prolotherapy series; override what the test is about."""
     base: dict[str, Any] = {

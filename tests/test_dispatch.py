@@ -11,12 +11,12 @@ from sqlalchemy import select
 from reminders import store
 from reminders.config import ReminderRule, Settings
 from reminders.models import MessageEvent
-from tests.harness import Clinic, local, row
+from tests.harness import Clinic, local, reminders_only, row
 
 
 @pytest.fixture
 def clinic(settings: Settings, tmp_path: Path) -> Clinic:
-    return Clinic(settings, tmp_path)
+    return Clinic(reminders_only(settings), tmp_path)
 
 
 BOOKED = local("2026-03-01 09:00")
@@ -165,7 +165,7 @@ def test_after_an_outage_only_the_latest_due_reminder_per_channel_goes_out(
         ReminderRule(name="sms-24h", channel="sms", offset=timedelta(hours=-24)),
         ReminderRule(name="sms-2h", channel="sms", offset=timedelta(hours=-2)),
     ]
-    clinic = Clinic(settings.model_copy(update={"rules": rules}), tmp_path)
+    clinic = Clinic(reminders_only(settings).model_copy(update={"rules": rules}), tmp_path)
     clinic.import_rows([row()], BOOKED)
     clinic.tick(local("2026-03-10 12:30"))  # the first tick after a three-day outage
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from reminders.config import ReminderRule, Settings
-from tests.harness import Clinic, local, row
+from tests.harness import Clinic, local, reminders_only, row
 
 BOOKED = local("2026-02-20 09:00")
 
 
 @pytest.fixture
 def clinic(settings: Settings, tmp_path: Path) -> Clinic:
-    return Clinic(settings, tmp_path)
+    return Clinic(reminders_only(settings), tmp_path)
 
 
 def sms_rule(offset: timedelta) -> list[ReminderRule]:
@@ -29,7 +29,10 @@ def due(clinic: Clinic) -> list[str]:
 def test_an_sms_due_in_quiet_hours_goes_out_when_they_end(
     settings: Settings, tmp_path: Path
 ) -> None:
-    clinic = Clinic(settings.model_copy(update={"rules": sms_rule(timedelta(hours=-24))}), tmp_path)
+    clinic = Clinic(
+        reminders_only(settings).model_copy(update={"rules": sms_rule(timedelta(hours=-24))}),
+        tmp_path,
+    )
     clinic.import_rows([row(starts_at="2026-03-10T07:00-06:00")], BOOKED)
 
     assert due(clinic) == [local("2026-03-09 08:00").isoformat()]
@@ -40,7 +43,10 @@ def test_an_sms_due_in_quiet_hours_goes_out_when_they_end(
 def test_an_sms_goes_before_the_window_when_its_end_is_after_the_session(
     settings: Settings, tmp_path: Path
 ) -> None:
-    clinic = Clinic(settings.model_copy(update={"rules": sms_rule(timedelta(hours=-2))}), tmp_path)
+    clinic = Clinic(
+        reminders_only(settings).model_copy(update={"rules": sms_rule(timedelta(hours=-2))}),
+        tmp_path,
+    )
     clinic.import_rows([row(starts_at="2026-03-10T07:30-06:00")], BOOKED)
 
     assert due(clinic) == [local("2026-03-09 20:59").isoformat()]
@@ -61,7 +67,10 @@ def test_an_sms_first_found_due_in_quiet_hours_waits_for_morning(clinic: Clinic)
 def test_an_sms_first_found_in_quiet_hours_expires_if_the_session_starts_first(
     settings: Settings, tmp_path: Path
 ) -> None:
-    clinic = Clinic(settings.model_copy(update={"rules": sms_rule(timedelta(hours=-2))}), tmp_path)
+    clinic = Clinic(
+        reminders_only(settings).model_copy(update={"rules": sms_rule(timedelta(hours=-2))}),
+        tmp_path,
+    )
     clinic.import_rows([row(starts_at="2026-03-10T07:30-06:00")], BOOKED)
     clinic.tick(local("2026-03-09 21:30"))
 
@@ -81,7 +90,7 @@ def test_email_is_not_held_by_quiet_hours(clinic: Clinic) -> None:
 
 def test_quiet_hours_can_be_turned_off(settings: Settings, tmp_path: Path) -> None:
     quiet = settings.quiet_hours.model_copy(update={"start": settings.quiet_hours.end})
-    clinic = Clinic(settings.model_copy(update={"quiet_hours": quiet}), tmp_path)
+    clinic = Clinic(reminders_only(settings).model_copy(update={"quiet_hours": quiet}), tmp_path)
     clinic.import_rows([row(starts_at="2026-03-10T06:00-06:00")], BOOKED)
 
     assert due(clinic) == [local("2026-03-09 06:00").isoformat()]
