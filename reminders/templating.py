@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,11 +32,14 @@ from jinja2 import (
 
 from reminders import sms_text
 from reminders.config import Settings
-from reminders.models import Patient, Session, SessionStatus
+from reminders.models import Patient, Session
+from reminders.standing import Standing, assess
 
 LOCALES = {"en": "en_CA", "fr": "fr_CA"}
 DEFAULT_LANGUAGE = "en"
 _OF = {"en": "{n} of {total}", "fr": "{n} sur {total}"}
+# The files that make up one message, by channel: `<kind>/<channel>.<language>.<part>`.
+PARTS = {"sms": ("txt",), "email": ("subject.txt", "txt", "html")}
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,12 @@ class Rendered:
 class TemplateProblem(Exception):
     """A template is missing, does not compile, or uses a variable the context lacks."""
 
-    def __init__(self, template: str, problem: str) -> None:
+    def __init__(self, template: str, problem: str, *, where: str | None = None) -> None:
         super().__init__(f"template {template}: {problem}")
         self.template = template
+        self.problem = problem
+        # The file at fault: `template` itself, or a layout it extends or includes.
+        self.where = where or template
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class ClinicView:
     address: str
     website: str
     email: str
+    booking_url: str
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,11 @@ class SeriesView:
     treatment: str
     done: int
     left: int
-    progress: str
+    progress: str  # the anchor session's number: "3 of 6"
+    planned: int
+    done_text: str  # sessions completed: "3 of 6"
+    recommended_next: str  # date text, "" when there is no completed session yet
+    recommended_passed: bool  # the recommended date is before today (clinic time)
 
 
 def patient_language(patient: Patient) -> str:
@@ -101,23 +112,37 @@ def progress_text(language: str, number: int, total: int) -> str:
 
 
 def session_context(
-    settings: Settings, session: Session, *, greet: bool = True, channel: str = "email"
+    settings: Settings,
+    session: Session,
+    *,
+    greet: bool = True,
+    channel: str = "email",
+    now: datetime | None = None,
+    unsubscribe_url: str = "",
 ) -> dict[str, object]:
-    """The variables every session template gets.
+    """The variables every template gets, about `session` and where its series stands at `now`.
 
     Dates and times are in the patient's language and the clinic's zone. For `channel="sms"`
     they are rewritten into the GSM-7 alphabet (`sms_text.gsm_safe`); names never are.
     `greet` is false when the greeting name should be left out (or there is no first name).
+    `next_session` is the next booked session after `now`, or None.
     """
     patient = session.series.patient
     language = patient_language(patient)
+    sms = channel == "sms"
+    now = now or datetime.now(UTC)
+    standing = assess(settings, session.series, now)
+    following = standing.next_booked
+    next_view = None if following is None else _session_view(settings, following, language, sms=sms)
     return {
         "patient": PatientView(first_name=patient.first_name, language=language),
         "clinic": _clinic_view(settings),
-        "session": _session_view(settings, session, language, sms=channel == "sms"),
-        "series": _series_view(session, language),
+        "session": _session_view(settings, session, language, sms=sms),
+        "series": _series_view(settings, session, standing, language, sms=sms, now=now),
+        "next_session": next_view,
         "greet": greet and bool(patient.first_name.strip()),
         "show_treatment": settings.clinic.name_treatment_in_sms,
+        "unsubscribe_url": unsubscribe_url,
     }
 
 
@@ -129,6 +154,7 @@ def _clinic_view(settings: Settings) -> ClinicView:
         address=clinic.address,
         website=clinic.website,
         email=clinic.email,
+        booking_url=clinic.booking_url,
     )
 
 
@@ -181,16 +207,40 @@ def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str]:
     )
 
 
-def _series_view(session: Session, language: str) -> SeriesView:
-    series = session.series
+def _series_view(
+    settings: Settings,
+    session: Session,
+    standing: Standing,
+    language: str,
+    *,
+    sms: bool,
+    now: datetime,
+) -> SeriesView:
     total = total_sessions(session)
-    done = sum(1 for s in series.sessions if s.status == SessionStatus.COMPLETED)
+    done = standing.done
+    planned = max(total, done)
+    recommended = standing.recommended_next
+    zone = settings.clinic.zone
     return SeriesView(
-        treatment=series.treatment,
+        treatment=session.series.treatment,
         done=done,
         left=max(total - done, 0),
         progress=progress_text(language, session.number, total),
+        planned=planned,
+        done_text=progress_text(language, done, planned),
+        recommended_next=_date_text(settings, recommended, language, sms=sms),
+        recommended_passed=bool(
+            recommended and recommended.astimezone(zone).date() < now.astimezone(zone).date()
+        ),
     )
+
+
+def _date_text(settings: Settings, moment: datetime | None, language: str, *, sms: bool) -> str:
+    """The date alone, spelled like `session.date`; "" for no date."""
+    if moment is None:
+        return ""
+    text = format_date(moment.astimezone(settings.clinic.zone), "full", locale=LOCALES[language])
+    return sms_text.gsm_safe(text) if sms else text
 
 
 @lru_cache(maxsize=16)
@@ -218,37 +268,54 @@ def _render_file(env: Environment, name: str, context: dict[str, object]) -> str
         where = getattr(exc, "name", None) or name
         line = getattr(exc, "lineno", None)
         at = f"{where}, line {line}" if line else where
-        raise TemplateProblem(name, f"{exc.message or type(exc).__name__} (in {at})") from exc
+        problem = f"{exc.message or type(exc).__name__} (in {at})"
+        raise TemplateProblem(name, problem, where=where) from exc
+
+
+def part_names(template: str, channel: str, language: str) -> list[str]:
+    """The template files one message of `template` is rendered from."""
+    stem = f"{template}/{channel}.{language}"
+    if channel not in PARTS:
+        raise TemplateProblem(stem, f"no template parts for channel {channel!r}")
+    return [f"{stem}.{part}" for part in PARTS[channel]]
+
+
+def render_part(settings: Settings, name: str, context: dict[str, object]) -> str:
+    """One template file, as is; `TemplateProblem` names the file that failed."""
+    return _render_file(environment(settings.template_dirs), name, context)
 
 
 def render(
     settings: Settings, template: str, channel: str, language: str, context: dict[str, object]
 ) -> Rendered:
     """Render the parts of `template` for `channel` in `language`."""
-    env = environment(settings.template_dirs)
-    stem = f"{template}/{channel}.{language}"
+    parts = [
+        render_part(settings, name, context) for name in part_names(template, channel, language)
+    ]
     if channel == "sms":
-        return Rendered(
-            subject=None, text=_render_file(env, f"{stem}.txt", context).strip(), html=None
-        )
-    if channel == "email":
-        subject = _render_file(env, f"{stem}.subject.txt", context)
-        return Rendered(
-            subject=" ".join(subject.split()),
-            text=_render_file(env, f"{stem}.txt", context).strip() + "\n",
-            html=_render_file(env, f"{stem}.html", context),
-        )
-    raise TemplateProblem(stem, f"no template parts for channel {channel!r}")
+        return Rendered(subject=None, text=parts[0].strip(), html=None)
+    subject, text, html = parts
+    return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 
-def render_for(settings: Settings, template: str, channel: str, session: Session) -> Rendered:
-    """Render in the patient's language.
+def render_for(
+    settings: Settings,
+    template: str,
+    channel: str,
+    session: Session,
+    *,
+    now: datetime | None = None,
+    unsubscribe_url: str = "",
+) -> Rendered:
+    """Render in the patient's language, as things stand at `now` (default: the current time).
 
     An SMS whose greeting name makes it UCS-2, or pushes it past the segment budget, is sent
     without the greeting name; the facts stay, and the name itself is never rewritten.
     """
     language = patient_language(session.series.patient)
-    context = session_context(settings, session, channel=channel)
+    context = session_context(
+        settings, session, channel=channel, now=now, unsubscribe_url=unsubscribe_url
+    )
     named = render(settings, template, channel, language, context)
     if channel != "sms" or not context["greet"]:
         return named
