@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from reminders.config import SHIPPED_TEMPLATES, Clinic, Settings
 from reminders.models import Patient, Series, Session, SessionStatus
 from reminders.templating import (
     LOCALES,
+    ClinicView,
     Rendered,
     SeriesView,
     SessionView,
@@ -308,3 +309,232 @@ def test_the_context_counts_the_series() -> None:
 
 def _all_parts(rendered: Rendered) -> str:
     return "\n".join(part for part in (rendered.subject, rendered.text, rendered.html) if part)
+
+
+# Follow-ups: the anchor is the completed, missed or final session the message is about.
+FOLLOW_UPS = ["aftercare", "rebook_nudge", "missed_session", "series_complete"]
+# The day after the anchor session (WINTER, 2026-03-03); 21 days later is March 24.
+DAY_AFTER = WINTER + timedelta(days=1)
+# Thursday, March 26, 2026, 14:00 in Calgary.
+NEXT = datetime(2026, 3, 26, 21, 0, tzinfo=UTC)
+NEXT_DATE = {"en": "Thursday, March 26, 2026", "fr": "jeudi 26 mars 2026"}
+RECOMMENDED = {"en": "Tuesday, March 24, 2026", "fr": "mardi 24 mars 2026"}
+STOP = {"en": "Reply STOP to opt out", "fr": "Répondez STOP"}
+DONE = SessionStatus.COMPLETED
+ANCHORS = {
+    "aftercare": [DONE, DONE, DONE],
+    "rebook_nudge": [DONE, DONE, DONE],
+    "missed_session": [DONE, DONE, SessionStatus.NO_SHOW],
+    "series_complete": [DONE] * 6,
+}
+BOOKING_URL = "https://cim.example/book"
+UNSUBSCRIBE_URL = "https://cim.example/unsubscribe/t0k3n"
+
+
+def anchor_session(
+    statuses: list[SessionStatus],
+    *,
+    language: str = "en",
+    first_name: str = "Marie",
+    booked_next: bool = False,
+) -> Session:
+    """Sessions 1..n of a 6-session series, 21 days apart, the last (the anchor) on WINTER."""
+    anchor = make_session(language=language, first_name=first_name, number=len(statuses))
+    anchor.status = statuses[-1]
+    for number, status in enumerate(statuses[:-1], 1):
+        starts_at = WINTER - timedelta(days=21 * (len(statuses) - number))
+        earlier = Session(external_id=f"e-{number}", number=number, starts_at=starts_at)
+        earlier.status, earlier.series = status, anchor.series
+    if booked_next:
+        following = Session(external_id="n-1", number=len(statuses) + 1, starts_at=NEXT)
+        following.status, following.series = SessionStatus.BOOKED, anchor.series
+    return anchor
+
+
+def follow_up(
+    kind: str, channel: str, anchor: Session, config: Settings | None = None, **options: Any
+) -> Rendered:
+    return render_for(config or settings(), kind, channel, anchor, now=DAY_AFTER, **options)
+
+
+@pytest.mark.parametrize("kind", FOLLOW_UPS)
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize(
+    "part", ["sms.{}.txt", "email.{}.subject.txt", "email.{}.txt", "email.{}.html"]
+)
+def test_every_follow_up_kind_ships_every_part(kind: str, language: str, part: str) -> None:
+    assert (SHIPPED_TEMPLATES / kind / part.format(language)).is_file()
+
+
+@pytest.mark.parametrize("kind", FOLLOW_UPS)
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize("booked_next", [True, False])
+def test_every_follow_up_renders_in_both_languages_and_channels(
+    kind: str, language: str, booked_next: bool
+) -> None:
+    anchor = anchor_session(ANCHORS[kind], language=language, booked_next=booked_next)
+    sms = follow_up(kind, "sms", anchor).text
+    email = follow_up(kind, "email", anchor)
+    assert email.subject and email.html is not None
+    for text in (sms, email.subject, email.text, email.html):
+        assert "Calgary Integrative Medicine" in text
+    assert STOP[language] in sms
+    assert "CANCEL" not in _all_parts(email).upper() + sms.upper()
+    assert sms_text.encoding(sms) == "GSM-7", sms
+
+
+@pytest.mark.parametrize("kind", FOLLOW_UPS)
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize("booked_next", [True, False])
+def test_every_follow_up_sms_keeps_the_greeting_within_the_budget(
+    kind: str, language: str, booked_next: bool
+) -> None:
+    config = settings(booking_url=BOOKING_URL)
+    anchor = anchor_session(ANCHORS[kind], language=language, booked_next=booked_next)
+    sms = follow_up(kind, "sms", anchor, config).text
+    assert "Marie" in sms
+    assert sms_text.segments(sms) <= config.sms_segment_budget, sms
+
+
+@pytest.mark.parametrize(("language", "done"), [("en", "3 of 6"), ("fr", "3 sur 6")])
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_aftercare_gives_the_progress_and_the_booked_next_session(
+    language: str, done: str, channel: str
+) -> None:
+    anchor = anchor_session([DONE] * 3, language=language, booked_next=True)
+    rendered = follow_up("aftercare", channel, anchor)
+    assert done in rendered.text
+    assert NEXT_DATE[language] in rendered.text
+    assert RECOMMENDED[language] not in _all_parts(rendered)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_aftercare_without_a_booking_suggests_the_recommended_date(
+    language: str, channel: str
+) -> None:
+    rendered = follow_up("aftercare", channel, anchor_session([DONE] * 3, language=language))
+    assert RECOMMENDED[language] in rendered.text
+    if rendered.html is not None:
+        assert RECOMMENDED[language] in rendered.html
+
+
+def test_aftercare_after_the_recommended_date_asks_to_book_without_a_stale_date() -> None:
+    anchor = anchor_session([DONE] * 3)
+    late = render_for(settings(), "aftercare", "sms", anchor, now=WINTER + timedelta(days=30))
+    assert "Tuesday, March 24" not in late.text
+    assert "book the next one when you can" in late.text
+
+
+@pytest.mark.parametrize("kind", ["aftercare", "rebook_nudge", "missed_session", "series_complete"])
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_a_booking_link_is_offered_when_the_clinic_has_one(
+    kind: str, language: str, channel: str
+) -> None:
+    anchor = anchor_session(ANCHORS[kind], language=language)
+    with_link = follow_up(kind, channel, anchor, settings(booking_url=BOOKING_URL))
+    without = follow_up(kind, channel, anchor)
+    assert BOOKING_URL in with_link.text
+    assert BOOKING_URL not in _all_parts(without)
+    assert "(403) 202-7272" in without.text
+    if with_link.html is not None:
+        assert f'href="{BOOKING_URL}"' in with_link.html
+
+
+@pytest.mark.parametrize("kind", FOLLOW_UPS)
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_follow_ups_name_the_treatment_only_when_the_clinic_opts_in(
+    kind: str, language: str, channel: str
+) -> None:
+    anchor = anchor_session(ANCHORS[kind], language=language)
+    assert "Prolotherapy" not in _all_parts(follow_up(kind, channel, anchor))
+    opted_in = follow_up(kind, channel, anchor, settings(name_treatment_in_sms=True))
+    assert "Prolotherapy" in opted_in.text
+
+
+@pytest.mark.parametrize("kind", FOLLOW_UPS)
+@pytest.mark.parametrize(
+    ("language", "label", "line"),
+    [
+        ("en", "Unsubscribe from these follow-up emails", "{label}: {url}"),
+        ("fr", "Se désabonner de ces courriels de suivi", "{label} : {url}"),
+    ],
+)
+def test_follow_up_emails_show_the_unsubscribe_link_when_given(
+    kind: str, language: str, label: str, line: str
+) -> None:
+    anchor = anchor_session(ANCHORS[kind], language=language)
+    email = follow_up(kind, "email", anchor, unsubscribe_url=UNSUBSCRIBE_URL)
+    assert email.html is not None
+    assert line.format(label=label, url=UNSUBSCRIBE_URL) in email.text
+    assert f'<a href="{UNSUBSCRIBE_URL}"' in email.html and label in email.html
+    assert label not in _all_parts(follow_up(kind, "email", anchor))
+
+
+def test_the_unsubscribe_link_is_escaped_in_html() -> None:
+    email = follow_up(
+        "rebook_nudge",
+        "email",
+        anchor_session([DONE] * 3),
+        unsubscribe_url="https://x.example/u?a=1&b=2",
+    )
+    assert email.html is not None and 'href="https://x.example/u?a=1&amp;b=2"' in email.html
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_missed_session_note_names_the_missed_date_and_asks_to_rebook(language: str) -> None:
+    anchor = anchor_session(ANCHORS["missed_session"], language=language)
+    sms = follow_up("missed_session", "sms", anchor).text
+    assert ("Tuesday, March 3, 2026" if language == "en" else "mardi 3 mars 2026") in sms
+    assert ("book a new time" if language == "en" else "nouvelle date") in sms
+
+
+@pytest.mark.parametrize(
+    ("language", "all_done"), [("en", "all 6 sessions"), ("fr", "les 6 séances")]
+)
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_series_complete_congratulates_and_suggests_a_check_in(
+    language: str, all_done: str, channel: str
+) -> None:
+    text = follow_up("series_complete", channel, anchor_session([DONE] * 6, language=language)).text
+    assert all_done in text
+    assert ("check-in visit" if language == "en" else "visite de suivi") in text
+
+
+def test_the_context_gives_the_standing_of_the_series() -> None:
+    anchor = anchor_session([DONE] * 3, booked_next=True)
+    context = session_context(settings(booking_url=BOOKING_URL), anchor, now=DAY_AFTER)
+    series, following, clinic = context["series"], context["next_session"], context["clinic"]
+    assert isinstance(series, SeriesView) and isinstance(following, SessionView)
+    assert (series.done, series.left, series.planned) == (3, 3, 6)
+    assert (series.progress, series.done_text) == ("3 of 6", "3 of 6")
+    assert (series.recommended_next, series.recommended_passed) == (RECOMMENDED["en"], False)
+    assert (following.date, following.number) == (NEXT_DATE["en"], 4)
+    assert isinstance(clinic, ClinicView) and clinic.booking_url == BOOKING_URL
+    assert context["unsubscribe_url"] == ""
+
+
+def test_the_context_has_no_next_session_or_recommended_date_when_unknown() -> None:
+    context = session_context(settings(), make_session(), now=DAY_AFTER)
+    series = context["series"]
+    assert context["next_session"] is None
+    assert isinstance(series, SeriesView)
+    assert (series.recommended_next, series.done_text) == ("", "0 of 6")
+
+
+def test_the_context_counts_done_sessions_apart_from_the_session_number() -> None:
+    anchor = anchor_session([DONE, SessionStatus.NO_SHOW, DONE])
+    series = session_context(settings(), anchor, now=DAY_AFTER)["series"]
+    assert isinstance(series, SeriesView)
+    assert (series.progress, series.done_text) == ("3 of 6", "2 of 6")
+
+
+def test_sms_dates_in_the_context_are_gsm_7() -> None:
+    anchor = anchor_session([DONE] * 3, language="fr", booked_next=True)
+    anchor.starts_at = AUGUST - timedelta(days=21)
+    context = session_context(settings(), anchor, channel="sms", now=anchor.starts_at)
+    series = context["series"]
+    assert isinstance(series, SeriesView)
+    assert series.recommended_next == "mardi 4 aout 2026"
