@@ -27,6 +27,8 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
     select_autoescape,
 )
 
@@ -264,12 +266,39 @@ def _render_file(env: Environment, name: str, context: dict[str, object]) -> str
     try:
         return env.get_template(name).render(context)
     except TemplateError as exc:
-        # The failing file may be a layout the template extends.
-        where = getattr(exc, "name", None) or name
-        line = getattr(exc, "lineno", None)
+        where, line = _fault(env, exc, name)
         at = f"{where}, line {line}" if line else where
         problem = f"{exc.message or type(exc).__name__} (in {at})"
         raise TemplateProblem(name, problem, where=where) from exc
+
+
+def _fault(env: Environment, exc: TemplateError, name: str) -> tuple[str, int | None]:
+    """The template at fault and its line, which may be a layout `name` extends or includes.
+
+    A syntax error names them itself; for an error while rendering, Jinja rewrites the
+    traceback so that its innermost template frame has the file and line.
+    """
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.name or name, exc.lineno
+    if isinstance(exc, TemplateNotFound):
+        return str(exc.name or name), None
+    fault: tuple[str, int | None] = (name, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            fault = (_template_name(env, tb.tb_frame.f_code.co_filename), tb.tb_lineno)
+        tb = tb.tb_next
+    return fault
+
+
+def _template_name(env: Environment, filename: str) -> str:
+    """'/srv/clinic/templates/_layouts/footer.en.txt' -> '_layouts/footer.en.txt'."""
+    folders = env.loader.searchpath if isinstance(env.loader, FileSystemLoader) else []
+    for folder in folders:
+        path = Path(filename)
+        if path.is_relative_to(folder):
+            return path.relative_to(folder).as_posix()
+    return filename
 
 
 def part_names(template: str, channel: str, language: str) -> list[str]:

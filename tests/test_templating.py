@@ -538,3 +538,12 @@ def test_sms_dates_in_the_context_are_gsm_7() -> None:
     series = context["series"]
     assert isinstance(series, SeriesView)
     assert series.recommended_next == "mardi 4 aout 2026"
+
+
+def test_an_undefined_variable_in_a_layout_names_the_layout_and_line(tmp_path: Path) -> None:
+    (tmp_path / "_layouts").mkdir()
+    (tmp_path / "_layouts" / "footer.en.txt").write_text("--\n{{ clinic.fax }}\n")
+    with pytest.raises(TemplateProblem, match=r"in _layouts/footer\.en\.txt, line 2") as caught:
+        render_for(Settings(templates_dir=tmp_path), KIND, "email", make_session())
+    assert caught.value.template == "session_reminder/email.en.txt"
+    assert caught.value.where == "_layouts/footer.en.txt"
