@@ -155,6 +155,23 @@ def cmd_series(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
+    from reminders.template_tools import check_templates, preview_template
+    from reminders.templating import TemplateProblem
+
+    if args.action == "check":
+        return check_templates(settings, sys.stdout)
+    if not args.kind:
+        print("templates preview: name a kind, e.g. aftercare", file=sys.stderr)
+        return 2
+    try:
+        print(preview_template(settings, args.kind, args.channel, args.lang))
+    except TemplateProblem as exc:
+        print(f"templates preview: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from reminders.demo import load_demo
 
@@ -220,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("series_id")
     p.add_argument("--now", help=now_help)
     p.set_defaults(func=cmd_series)
+
+    p = sub.add_parser("templates", help="check every template, or preview one")
+    p.add_argument("action", choices=["check", "preview"])
+    p.add_argument("kind", nargs="?", help="for preview: session_reminder, aftercare, ...")
+    p.add_argument("--channel", choices=["sms", "email"], default="sms")
+    p.add_argument("--lang", choices=["en", "fr"], default="en")
+    p.set_defaults(func=cmd_templates)
 
     p = sub.add_parser("run", help="run the Celery worker and beat together")
     p.add_argument("--loglevel", default="INFO")

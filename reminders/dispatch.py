@@ -37,6 +37,7 @@ from reminders.models import Message, MessageStatus, Series, Session
 from reminders.planner import UPCOMING
 from reminders.quiet_hours import window_at
 from reminders.templating import TemplateProblem, render_for
+from reminders.unsubscribe import unsubscribe_headers, unsubscribe_url
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +233,13 @@ def _recheck_and_render(
         return None
     session = message.session
     patient = session.series.patient
+    # CASL: follow-up emails say how to stop them; session reminders belong to the visit.
+    unsubscribing = message.channel == "email" and message.kind in FOLLOW_UPS
+    unsubscribe = unsubscribe_url(settings) if unsubscribing else ""
     try:
-        rendered = render_for(settings, message.kind, message.channel, session)
+        rendered = render_for(
+            settings, message.kind, message.channel, session, now=now, unsubscribe_url=unsubscribe
+        )
     except TemplateProblem as exc:
         record(db, message, MessageStatus.FAILED, f"template error: {exc}", now)
         return None
@@ -253,6 +259,7 @@ def _recheck_and_render(
         subject=rendered.subject,
         html=rendered.html,
         attachments=attachments,
+        headers=unsubscribe_headers(settings) if unsubscribing else {},
         now=now,
         expires_at=message.expires_at,
     )
