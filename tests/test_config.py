@@ -114,3 +114,18 @@ def test_a_bad_value_is_named_as_the_variable_to_fix(monkeypatch: pytest.MonkeyP
     message = str(raised.value)
     assert "REMINDERS_SMS_BACKEND: Input should be 'twilio' or 'outbox' (got 'pigeon')" in message
     assert "REMINDERS_CLINIC__TIMEZONE: Value error, unknown time zone 'Mars/Olympus'" in message
+
+
+def test_the_readme_example_configuration_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "clinic.toml"
+    config.write_text(example, encoding="utf-8")
+    monkeypatch.setenv("REMINDERS_CONFIG", str(config))
+    settings = Settings()
+
+    assert settings.sms_backend == "twilio"
+    assert settings.followups.interval_for("prolotherapy") == timedelta(days=21)
+    assert [rule.name for rule in settings.rules] == ["email-72h", "sms-24h"]
