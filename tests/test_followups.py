@@ -182,3 +182,28 @@ def test_a_series_drifts_past_its_interval_plus_tolerance(clinic: Clinic) -> Non
     assert (record["patient_id"], record["series_id"], record["days_overdue"]) == ("P1", "S1", 7)
     assert record["last_session"]["session_id"] == "S1-1"
     assert drifting(clinic.settings, local("2026-03-24 15:00"))[0]["sent"] == []
+
+
+def test_follow_up_emails_offer_a_way_to_unsubscribe(settings: Settings, tmp_path: Path) -> None:
+    import email
+    import email.policy
+
+    clinic_settings = settings.model_copy(
+        update={"clinic": settings.clinic.model_copy(update={"email": "desk@clinic.example"})}
+    )
+    clinic = Clinic(clinic_settings, tmp_path)
+    clinic.import_rows(
+        [visit(1, "2026-03-03T14:00", "completed"), visit(2, "2026-03-24T14:00")],
+        local("2026-03-03 18:00"),
+    )
+    clinic.tick(local("2026-03-04 10:00"))
+
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    sent = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert sent["List-Unsubscribe"] == "<mailto:desk@clinic.example?subject=unsubscribe>"
+    text = sent.get_body(preferencelist=("plain",))
+    html = sent.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    assert "mailto:desk@clinic.example?subject=unsubscribe" in text.get_content()
+    assert "mailto:desk@clinic.example?subject=unsubscribe" in html.get_content()
+    assert "March 24" in text.get_content()  # the next session's date
