@@ -172,6 +172,64 @@ def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise SystemExit("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from reminders.accounts import AccountError, add_user, list_users
+
+    if args.action == "list":
+        for user in list_users(settings):
+            print(f"{user.name:24} {user.role}")
+        return 0
+    if not args.name:
+        print("users add: name the user", file=sys.stderr)
+        return 2
+    try:
+        user = add_user(settings, args.name, args.role, _password(args), parse_now(None, settings))
+    except AccountError as exc:
+        print(f"users add refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {user.name} added ({user.role})")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from reminders.accounts import AccountError, create_token, revoke_token
+
+    now = parse_now(None, settings)
+    try:
+        if args.action == "create":
+            token = create_token(settings, args.name, now)
+            print(f"token {args.name}: {token}")
+            print("it is shown once: store it in the integration's configuration now")
+        else:
+            revoke_token(settings, args.name, now)
+            print(f"token {args.name} revoked")
+    except AccountError as exc:
+        print(f"tokens {args.action} refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from reminders.web.app import create_app
+
+    app = create_app(settings, demo=args.demo)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from reminders.demo import load_demo
 
@@ -244,6 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", choices=["sms", "email"], default="sms")
     p.add_argument("--lang", choices=["en", "fr"], default="en")
     p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("users", help="staff accounts for the web console")
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", choices=["staff", "admin"], default="staff")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("tokens", help="bearer tokens for the REST API")
+    p.add_argument("action", choices=["create", "revoke"])
+    p.add_argument("name")
+    p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("web", help="serve the staff console and the API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="allow a missing REMINDERS_SECRET_KEY")
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("run", help="run the Celery worker and beat together")
     p.add_argument("--loglevel", default="INFO")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -168,11 +169,14 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
     with store.transaction(settings.database_url) as db:
         ready = prepare(db, settings, list(ids), now, report)
     channels: dict[str, Channel] = {}
-    outcomes: list[tuple[int, Outcome]] = []
+    outcomes: list[tuple[int, Outcome, int]] = []
     for outgoing in ready:
         if outgoing.channel not in channels:
             channels[outgoing.channel] = channel_for(settings, outgoing.channel)
-        outcomes.append((outgoing.message_id, deliver(channels[outgoing.channel], outgoing)))
+        started = time.perf_counter()
+        outcome = deliver(channels[outgoing.channel], outgoing)
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        outcomes.append((outgoing.message_id, outcome, elapsed_ms))
         if len(outcomes) >= OUTCOMES_PER_COMMIT:
             _record_outcomes(settings, outcomes, now, report)
             outcomes = []
@@ -181,16 +185,17 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
 
 
 def _record_outcomes(
-    settings: Settings, outcomes: list[tuple[int, Outcome]], now: datetime, report: Report
+    settings: Settings, outcomes: list[tuple[int, Outcome, int]], now: datetime, report: Report
 ) -> None:
     if not outcomes:
         return
     with store.transaction(settings.database_url) as db:
         messages = db.scalars(
-            select(Message).where(Message.id.in_([i for i, _ in outcomes])).with_for_update()
+            select(Message).where(Message.id.in_([i for i, _, _ in outcomes])).with_for_update()
         ).all()
         by_id = {message.id: message for message in messages}
-        for message_id, outcome in outcomes:
+        for message_id, outcome, elapsed_ms in outcomes:
+            by_id[message_id].provider_ms = elapsed_ms
             status = record_outcome(db, settings, by_id[message_id], outcome, now)
             report.outcomes[status] += 1
 

@@ -175,6 +175,10 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200))
     triggered_by: Mapped[str] = mapped_column(String(100), default="planner")
     resend_of: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # How long the provider took to answer the send, for the latency metric.
+    provider_ms: Mapped[int | None] = mapped_column(Integer)
+    # A staff form's idempotency key: a double click or a re-posted form sends once.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     session: Mapped[Session] = relationship(back_populates="messages")
@@ -196,3 +200,29 @@ class MessageEvent(Base):
     actor: Mapped[str] = mapped_column(String(100), default="system")
 
     message: Mapped[Message] = relationship(back_populates="events")
+
+
+class User(Base):
+    """A member of staff who signs in to the web console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(10))  # "staff" or "admin"
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A bearer token for an integration; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

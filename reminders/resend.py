@@ -28,16 +28,25 @@ def resend(
     by: str,
     reason: str,
     now: datetime,
+    request_key: str | None = None,
 ) -> Message:
-    """Create a new message row for the session and send it now, whatever the quiet hours."""
+    """Create a new message row for the session and send it now, whatever the quiet hours.
+
+    A `request_key` seen before returns that request's message instead: a re-posted form
+    or a double click sends once.
+    """
     if not by.strip():
         raise ResendRefused("say who is asking (--by NAME)")
     with store.transaction(settings.database_url) as db:
+        # The session's row lock also serialises two posts of the same form.
         session = db.scalars(
             select(Session).where(Session.external_id == session_id).with_for_update()
         ).one_or_none()
         if session is None:
             raise ResendRefused(f"no session {session_id!r}")
+        earlier = _by_request_key(db, request_key) if request_key else None
+        if earlier is not None:
+            return earlier
         _check(settings, db, session, channel, now)
         message = Message(
             session=session,
@@ -51,6 +60,7 @@ def resend(
             claimed_at=now,
             triggered_by=by,
             created_at=now,
+            request_key=request_key,
         )
         db.add(message)
         db.flush()
@@ -61,6 +71,10 @@ def resend(
         sent = db.get(Message, message.id)
         assert sent is not None
         return sent
+
+
+def _by_request_key(db: DB, request_key: str) -> Message | None:
+    return db.scalar(select(Message).where(Message.request_key == request_key))
 
 
 def _check(settings: Settings, db: DB, session: Session, channel: str, now: datetime) -> None:

@@ -1,0 +1,1 @@
+"""The staff console and the REST API: one FastAPI application."""

@@ -1,0 +1,5 @@
+"""Placeholder: routes of the console's api."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

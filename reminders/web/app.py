@@ -1,0 +1,48 @@
+"""The application: pages, API and health checks behind one session middleware."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from reminders.config import ConfigError, Settings
+from reminders.web import api, auth, health, pages
+
+Clock = Callable[[], datetime]
+
+
+def _real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = False) -> FastAPI:
+    """The console for this configuration; `clock` lets tests run it on a virtual time."""
+    secret = settings.secret_key
+    if not secret:
+        if not demo:
+            raise ConfigError("the web console needs REMINDERS_SECRET_KEY (a long random string)")
+        secret = secrets.token_urlsafe(32)  # demo only: sessions end when the process does
+    app = FastAPI(title="Clinic reminders", version="1", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.clock = clock
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="reminders_session",
+        max_age=12 * 3600,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https://"),
+    )
+    app.add_exception_handler(auth.LoginRequired, _to_login)
+    for router in (auth.router, pages.router, api.router, health.router):
+        app.include_router(router)
+    return app
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
