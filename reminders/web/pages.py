@@ -30,7 +30,7 @@ from reminders.followups import plan_followups
 from reminders.importer import _patients_sessions
 from reminders.message_log import as_record
 from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
-from reminders.planner import UPCOMING, plan_session
+from reminders.planner import UPCOMING, plan_session, why_not
 from reminders.resend import ResendRefused, resend
 from reminders.standing import Standing, assess
 from reminders.template_tools import preview_template, template_kinds
@@ -141,6 +141,7 @@ class SessionRow:
     location: str
     status: str
     messages: list[MessageRow]
+    notes: list[str]  # why a rule of the policy has no message for this session
     can_resend: bool
     request_key: str
 
@@ -180,7 +181,18 @@ def _message_row(message: Message, zone: ZoneInfo) -> MessageRow:
     )
 
 
-def _session_row(session: Session, zone: ZoneInfo, now: datetime) -> SessionRow:
+def _unplanned(settings: Settings, session: Session) -> list[str]:
+    """The planner's own reason for each rule that has no message for the session."""
+    if session.status not in UPCOMING:
+        return []  # a past or cancelled session needs no reminder: nothing to explain
+    patient = session.series.patient
+    planned = {m.rule for m in session.messages}
+    reasons = ((rule.name, why_not(session, patient, rule)) for rule in settings.rules)
+    return [f"no {name}: {reason}" for name, reason in reasons if reason and name not in planned]
+
+
+def _session_row(settings: Settings, session: Session, now: datetime) -> SessionRow:
+    zone = settings.clinic.zone
     patient = session.series.patient
     ordered = sorted(session.messages, key=lambda m: (_moment(m)[1], m.id))
     return SessionRow(
@@ -195,6 +207,7 @@ def _session_row(session: Session, zone: ZoneInfo, now: datetime) -> SessionRow:
         location=session.location,
         status=session.status,
         messages=[_message_row(m, zone) for m in ordered],
+        notes=_unplanned(settings, session),
         can_resend=_can_resend(session, now),
         request_key=_request_key(),
     )
@@ -231,7 +244,7 @@ def sessions_page(
     start, end = _day_start(first, zone), _day_start(first + timedelta(days=WINDOW_DAYS + 1), zone)
     with store.transaction(settings.database_url) as db:
         found = _sessions_between(db, start, end, practitioner)
-        rows = [_session_row(s, zone, now) for s in found]
+        rows = [_session_row(settings, s, now) for s in found]
         practitioners = _practitioners(db)
     return _show(
         request,
@@ -464,7 +477,7 @@ def _series_view(settings: Settings, series: Series, now: datetime) -> SeriesVie
         next_booked=_local(booked.starts_at, zone) if booked else "",
         days_overdue=standing.days_overdue(now),
         timeline=_timeline(settings, series, standing, now),
-        sessions=[_session_row(s, zone, now) for s in series.sessions],
+        sessions=[_session_row(settings, s, now) for s in series.sessions],
     )
 
 
@@ -798,6 +811,8 @@ def policy_page(request: Request, user: Admin) -> HTMLResponse:
             "kind": rule.kind,
             "channel": rule.channel,
             "offset": format_offset(rule.offset),
+            "when": format_offset(abs(rule.offset)).lstrip("+")
+            + (" before" if rule.before_session else " after"),
             "template": rule.template,
         }
         for rule in settings.rules
