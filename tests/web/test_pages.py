@@ -155,6 +155,17 @@ def test_the_sessions_page_filters_by_practitioner_and_day(as_staff: TestClient)
     assert session_ids(as_staff.get("/", params={"day": "2026-03-20"}).text) == ["S1-2"]
 
 
+def test_the_sessions_page_says_why_a_rule_has_no_reminder(
+    as_staff: TestClient, clinic: Clinic
+) -> None:
+    clinic.import_rows(
+        [row(patient_id="P7", phone="", series_id="S7", session_id="S7-1")],
+        NOW,
+    )
+
+    assert "no sms-24h: no phone number on file" in as_staff.get("/").text
+
+
 def test_a_day_that_is_not_a_date_shows_today_and_says_so(as_staff: TestClient) -> None:
     html = as_staff.get("/", params={"day": "next tuesday"}).text
 
@@ -377,6 +388,7 @@ def test_an_admin_opt_out_withdraws_the_planned_sms_and_lifting_it_plans_them_ag
     assert {m["status"] for m in clinic.log(channel="email")} == {"planned"}
     page = as_admin.get("/patients/P1").text
     assert "opted out of SMS" in page and "2 planned message(s) changed" in page
+    assert 'status-cancelled">cancelled</span> sms' in as_admin.get("/").text
 
     as_admin.post("/admin/patients/P1/opt-out", data={"csrf_token": token})
     sms = [m for m in clinic.log(channel="sms") if m["patient_id"] == "P1"]
@@ -401,7 +413,7 @@ def test_the_policy_page_shows_the_rules_quiet_hours_and_follow_ups(
 ) -> None:
     html = as_admin.get("/admin/policy").text
 
-    assert "email-72h" in html and "-3d from the session start" in html
+    assert "email-72h" in html and "3d before the session starts" in html
     assert "No SMS from 21:00 to 08:00" in html
     assert "tolerance 7 days" in html
     assert "test-secret" not in html
