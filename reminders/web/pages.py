@@ -43,6 +43,7 @@ router = APIRouter(include_in_schema=False)
 WINDOW_DAYS = 14  # the sessions page shows the chosen day and this many after it
 PAGE_SIZE = 50
 ATTENTION_LIMIT = 200
+MAX_REASON = 200  # a resend's reason, as the form's maxlength
 PROBLEM_STATUSES = (MessageStatus.FAILED, MessageStatus.UNKNOWN)
 # preview_template() puts this line between an email's text part and its HTML part.
 _HTML_SEPARATOR = "\n" + "-" * 30 + " HTML\n"
@@ -69,9 +70,8 @@ def _back(target: str) -> RedirectResponse:
 
 def _same_site(target: str) -> str:
     """Only a path on this site: '//host' and '/\\host' would leave it, CR/LF would split it."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\r" not in target:
-        return target if "\n" not in target else "/"
-    return "/"
+    leaves = target.startswith(("//", "/\\")) or "\r" in target or "\n" in target
+    return target if target.startswith("/") and not leaves else "/"
 
 
 def _here(request: Request) -> str:
@@ -298,8 +298,8 @@ def resend_session(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Send the session's reminder again now, through the CLI's own resend()."""
-    if channel not in CHANNELS or len(request_key) > 64:
-        _flash(request, "error", f"resend refused: unknown channel {channel!r}")
+    if channel not in CHANNELS:
+        _flash(request, "error", f"Resend refused: unknown channel {channel!r}")
         return _back(next)
     try:
         message = resend(
@@ -307,9 +307,10 @@ def resend_session(
             session_id,
             channel,
             user.name,
-            reason.strip(),
+            reason.strip()[:MAX_REASON],
             now_of(request),
-            request_key=request_key or None,
+            # The column holds 64 characters; ours are 32. A longer one was not made here.
+            request_key=request_key[:64] or None,
         )
     except ResendRefused as exc:
         _flash(request, "error", f"Resend refused: {exc}")
