@@ -172,12 +172,7 @@ def import_schedule(
             raise ScheduleError(upsert.problems)
         db.flush()
         summary = upsert.summary
-        with db.no_autoflush:
-            sessions = _patients_sessions(db, upsert.patients.values())
-            for session in sessions:
-                summary.messages_changed += plan_session(db, settings, session, now)
-            for series in {session.series.id: session.series for session in sessions}.values():
-                summary.messages_changed += plan_followups(db, settings, series, now)
+        summary.messages_changed = replan_patients(db, settings, upsert.patients.values(), now)
         if dry_run:
             db.rollback()
         else:
@@ -186,6 +181,22 @@ def import_schedule(
         db.rollback()
         db.close()
     return summary
+
+
+def replan_patients(db: DB, settings: Settings, patients: Iterable[Patient], now: datetime) -> int:
+    """Re-plan every session and series of these patients: reminders, then follow-ups.
+
+    A change to a patient (contact, opt-out) or to any of their sessions reaches every
+    unsent message this way. Returns the planned rows changed.
+    """
+    changed = 0
+    with db.no_autoflush:
+        sessions = _patients_sessions(db, patients)
+        for session in sessions:
+            changed += plan_session(db, settings, session, now)
+        for series in {session.series.id: session.series for session in sessions}.values():
+            changed += plan_followups(db, settings, series, now)
+    return changed
 
 
 def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:

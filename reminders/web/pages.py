@@ -26,11 +26,10 @@ from reminders import sms_text, store
 from reminders.accounts import ROLES, AccountError, StaffUser, add_user, list_users
 from reminders.config import CHANNELS, Settings, format_offset
 from reminders.drift import drifting
-from reminders.followups import plan_followups
-from reminders.importer import _patients_sessions
+from reminders.importer import replan_patients
 from reminders.message_log import as_record
 from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
-from reminders.planner import UPCOMING, plan_session, why_not
+from reminders.planner import UPCOMING, why_not
 from reminders.resend import ResendRefused, resend
 from reminders.standing import Standing, assess
 from reminders.template_tools import preview_template, template_kinds
@@ -795,12 +794,7 @@ def _set_opt_outs(
             return None
         patient.sms_opt_out, patient.email_opt_out = sms, email
         db.flush()
-        with db.no_autoflush:
-            sessions = _patients_sessions(db, [patient])
-            changed = sum(plan_session(db, settings, s, now) for s in sessions)
-            for series in {s.series.id: s.series for s in sessions}.values():
-                changed += plan_followups(db, settings, series, now)
-        return changed
+        return replan_patients(db, settings, [patient], now)
 
 
 @router.get("/admin/policy", response_class=HTMLResponse)
