@@ -11,7 +11,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from difflib import get_close_matches
@@ -83,6 +83,10 @@ MAX_PLANNED_SESSIONS = 20
 MAX_INTERVAL_DAYS = 365
 UNCOUNTED = (SessionStatus.CANCELLED, SessionStatus.NO_SHOW)
 MAX_DURATION_MINUTES = 480
+# Far outside these years a date is a typo, and near datetime's limits converting it to UTC
+# (or planning a reminder days before it) overflows instead of naming the cell.
+MIN_YEAR = 2000
+MAX_YEAR = 2199
 
 _LANGUAGES = {"en": "en", "en-ca": "en", "fr": "fr", "fr-ca": "fr"}
 _FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -163,6 +167,29 @@ def read_schedule(
         raise ScheduleError([_file_problem("has no data rows")])
     problems = _header_problems(columns)
     rows = _validate_rows(numbered, zone, set(REQUIRED) - set(columns), problems, progress)
+    if problems:
+        raise ScheduleError(problems)
+    return rows
+
+
+def validate_rows(items: Sequence[Mapping[str, object]], zone: ZoneInfo) -> list[ScheduleRow]:
+    """Validate rows that arrive already parsed (the API's JSON batch) exactly as a file's rows.
+
+    Rows count the items from 1. Each item names its own columns: a required one it lacks
+    is a problem on that row, and so is a key that is no column. Raises ScheduleError
+    listing every problem, or returns all rows.
+    """
+    cleaned = [{_column_name(key): value for key, value in item.items()} for item in items]
+    if not cleaned:
+        raise ScheduleError([_file_problem("has no data rows")])
+    problems = [
+        Problem(number, key, _unknown_column(key))
+        for number, item in enumerate(cleaned, 1)
+        for key in item
+        if _is_unknown(key)
+    ]
+    numbered: list[tuple[int, object]] = list(enumerate(cleaned, 1))
+    rows = _validate_rows(numbered, zone, set(), problems, None)
     if problems:
         raise ScheduleError(problems)
     return rows
@@ -464,6 +491,8 @@ def _starts_at(zone: ZoneInfo) -> Callable[[str], datetime]:
             raise _Invalid(
                 f"{text!r} is not an ISO 8601 date and time (like 2026-03-10T14:30)"
             ) from None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise _Invalid(f"{text!r} is not between the years {MIN_YEAR} and {MAX_YEAR}")
         if moment.tzinfo is None:
             moment = _clinic_time(moment, zone, text)
         return moment.astimezone(UTC)
