@@ -402,29 +402,38 @@ def _json_kind(value: object) -> str:
 
 def _parsers(zone: ZoneInfo) -> dict[str, Callable[[str], Any]]:
     return {
-        "patient_id": _text,
-        "first_name": _text,
-        "last_name": _text,
+        "patient_id": _text_up_to(100),
+        "first_name": _text_up_to(200),
+        "last_name": _text_up_to(200),
         "phone": _phone,
         "email": _email,
         "language": _language,
         "sms_opt_out": _flag,
         "email_opt_out": _flag,
-        "series_id": _text,
-        "treatment": _text,
+        "series_id": _text_up_to(100),
+        "treatment": _text_up_to(200),
         "planned_sessions": _whole_number(1, MAX_PLANNED_SESSIONS),
         "target_interval_days": _whole_number(1, MAX_INTERVAL_DAYS),
-        "session_id": _text,
+        "session_id": _text_up_to(100),
         "session_number": _whole_number(1, MAX_PLANNED_SESSIONS),
         "starts_at": _starts_at(zone),
         "duration_minutes": _whole_number(1, MAX_DURATION_MINUTES),
-        "practitioner": _text,
-        "location": _text,
+        "practitioner": _text_up_to(200),
+        "location": _text_up_to(200),
         "status": _status,
     }
 
 
-def _text(text: str) -> str:
+def _text_up_to(limit: int) -> Callable[[str], str]:
+    """Text that fits its column: the store refuses longer text, and NUL on PostgreSQL."""
+
+    def text(value: str) -> str:
+        if "\x00" in value:
+            raise _Invalid("contains a NUL character")
+        if len(value) > limit:
+            raise _Invalid(f"is {len(value)} characters long; at most {limit} fit")
+        return value
+
     return text
 
 

@@ -559,3 +559,23 @@ def test_the_progress_bar_stays_quiet_for_small_files_and_pipes(
 ) -> None:
     bar("importing", stream=stream)(total, total)
     assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("patient_id", "P" * 101, "row 1: patient_id: is 101 characters long; at most 100 fit"),
+        ("last_name", "N" * 201, "row 1: last_name: is 201 characters long; at most 200 fit"),
+        ("practitioner", "Dr.\x00Chen", "row 1: practitioner: contains a NUL character"),
+    ],
+)
+def test_text_that_would_not_fit_the_store_is_refused_by_name(
+    tmp_path: Path, column: str, value: str, problem: str
+) -> None:
+    from tests.harness import row, write_csv
+
+    path = write_csv(tmp_path / "s.csv", [row(**{column: value})])
+    with pytest.raises(ScheduleError) as raised:
+        read_schedule(path, ZoneInfo("America/Edmonton"))
+
+    assert [str(p) for p in raised.value.problems] == [problem]
