@@ -22,6 +22,8 @@ from reminders.models import Patient, Series, Session
 from reminders.planner import plan_session
 from reminders.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
 
+OPT_OUT_COLUMNS = ("sms_opt_out", "email_opt_out")
+CONTACT_COLUMNS = tuple(c for c in PATIENT_COLUMNS if c not in OPT_OUT_COLUMNS)
 SERIES_FIELDS = ("treatment", "planned_sessions", "target_interval_days")
 # Keeps each `IN (...)` well under SQLite's limit on bound parameters.
 CHUNK = 5000
@@ -82,7 +84,7 @@ class _Upsert:
             self.db.add(patient)
             _assign(patient, row, PATIENT_COLUMNS)
             self.summary.created["patients"] += 1
-        elif row.patient_id not in self.seen and _assign(patient, row, PATIENT_COLUMNS):
+        elif row.patient_id not in self.seen and _update_patient(patient, row):
             self.summary.updated["patients"] += 1
         self.seen.add(row.patient_id)
         return patient
@@ -146,6 +148,17 @@ def _session_values(row: ScheduleRow) -> dict[str, Any]:
         "location": row.location,
         "status": row.status,
     }
+
+
+def _update_patient(patient: Patient, row: ScheduleRow) -> bool:
+    changed = _assign(patient, row, CONTACT_COLUMNS)
+    for name in OPT_OUT_COLUMNS:
+        # A file may opt a patient out, never back in: an opt-out recorded in the console
+        # (or by a STOP reply) must not be undone by the next routine import.
+        if getattr(row, name) and not getattr(patient, name):
+            setattr(patient, name, True)
+            changed = True
+    return changed
 
 
 def _assign(target: object, row: ScheduleRow, names: Iterable[str]) -> bool:

@@ -128,12 +128,13 @@ def test_an_sms_opt_out_stops_sms_while_email_continues(clinic: Clinic) -> None:
     assert clinic.log(channel="sms")[0]["reason"] == "patient opted out of sms"
 
 
-def test_opting_back_in_plans_the_sms_again(clinic: Clinic) -> None:
+def test_an_import_never_opts_a_patient_back_in(clinic: Clinic) -> None:
     clinic.import_rows([row(sms_opt_out="true")], BOOKED)
     clinic.import_rows([row()], local("2026-03-02 09:00"))
     clinic.tick(local("2026-03-09 14:00"))
 
-    assert [m["channel"] for m in clinic.outbox()] == ["email", "sms"]
+    assert [m["channel"] for m in clinic.outbox()] == ["email"]
+    assert clinic.log(channel="sms") == []  # the console's opt-out page opts patients back in
 
 
 def test_a_changed_phone_number_reaches_unsent_messages(clinic: Clinic) -> None:
