@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, select
+from sqlalchemy.orm import contains_eager
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import Message, MessageStatus, Series, Session
+from reminders.models import Message, MessageStatus, Patient, Series, Session
 from reminders.planner import UPCOMING
 
 OPEN = (MessageStatus.PLANNED, MessageStatus.QUEUED)
@@ -47,9 +47,13 @@ def as_record(message: Message) -> dict[str, Any]:
     }
 
 
-def _query() -> Any:
-    return select(Message).options(
-        joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
+def with_patient(query: Select[tuple[Message]]) -> Select[tuple[Message]]:
+    """Join each message's session, series and patient: filtered on, and all in the record."""
+    return (
+        query.join(Message.session)
+        .join(Session.series)
+        .join(Series.patient)
+        .options(contains_eager(Message.session, Session.series, Series.patient))
     )
 
 
@@ -57,25 +61,38 @@ def messages(
     settings: Settings,
     *,
     status: str | None = None,
-    session_id: str | None = None,
     channel: str | None = None,
+    kind: str | None = None,
+    session_id: str | None = None,
+    patient_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    query = _query().order_by(Message.id)
-    if status:
-        query = query.where(Message.status == status)
-    if channel:
-        query = query.where(Message.channel == channel)
-    if session_id:
-        query = query.join(Message.session).where(Session.external_id == session_id)
+    """The log in id order; `since` (included) and `until` (excluded) bound the due time."""
+    equal = [
+        (Message.status, status),
+        (Message.channel, channel),
+        (Message.kind, kind),
+        (Session.external_id, session_id),
+        (Patient.external_id, patient_id),
+    ]
+    conditions = [column == value for column, value in equal if value is not None]
+    if since is not None:
+        conditions.append(Message.due_at >= since)
+    if until is not None:
+        conditions.append(Message.due_at < until)
+    query = with_patient(select(Message)).where(*conditions).order_by(Message.id)
+    query = query.offset(offset).limit(limit)
     with store.transaction(settings.database_url) as db:
-        return [as_record(m) for m in db.scalars(query).unique()]
+        return [as_record(m) for m in db.scalars(query)]
 
 
 def preview(settings: Settings, now: datetime, days: float) -> list[dict[str, Any]]:
     """Messages that would go out before now + days, in due order; nothing is sent or changed."""
     query = (
-        _query()
-        .join(Message.session)
+        with_patient(select(Message))
         .where(
             Message.status.in_(OPEN),
             Message.due_at <= now + timedelta(days=days),
@@ -84,4 +101,4 @@ def preview(settings: Settings, now: datetime, days: float) -> list[dict[str, An
         .order_by(Message.due_at, Message.id)
     )
     with store.transaction(settings.database_url) as db:
-        return [as_record(m) for m in db.scalars(query).unique()]
+        return [as_record(m) for m in db.scalars(query)]

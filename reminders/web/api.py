@@ -17,15 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from sqlalchemy import ColumnElement, Select, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import Select, select
 from starlette.concurrency import run_in_threadpool
 
 from reminders import store
 from reminders.config import Settings
 from reminders.importer import ImportSummary, import_schedule
-from reminders.message_log import as_record
-from reminders.models import Message, Patient, Series, Session
+from reminders.message_log import as_record, messages, with_patient
+from reminders.models import Message, Session
 from reminders.resend import ResendRefused, resend
 from reminders.schedule_file import COLUMNS, Problem, ScheduleError, validate_rows
 from reminders.web.auth import ApiClient, api_client, now_of, settings_of
@@ -171,35 +170,8 @@ def list_messages(
     request: Request, client: ApiClient, filters: Annotated[MessageFilters, Query()]
 ) -> list[MessageOut]:
     """Messages in id order, planned and sent, with their recipient, text and state."""
-    query = _with_patient(select(Message)).where(*_conditions(filters))
-    query = query.order_by(Message.id).limit(filters.limit).offset(filters.offset)
-    return _records(settings_of(request), query)
-
-
-def _with_patient(query: Select[tuple[Message]]) -> Select[tuple[Message]]:
-    """Join each message's session, series and patient: filtered on, and all in the record."""
-    return (
-        query.join(Message.session)
-        .join(Session.series)
-        .join(Series.patient)
-        .options(contains_eager(Message.session, Session.series, Series.patient))
-    )
-
-
-def _conditions(filters: MessageFilters) -> list[ColumnElement[bool]]:
-    equal = [
-        (Message.status, filters.status),
-        (Message.channel, filters.channel),
-        (Message.kind, filters.kind),
-        (Session.external_id, filters.session_id),
-        (Patient.external_id, filters.patient_id),
-    ]
-    conditions = [column == value for column, value in equal if value is not None]
-    if filters.since is not None:
-        conditions.append(Message.due_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(Message.due_at < filters.until)
-    return conditions
+    records = messages(settings_of(request), **filters.model_dump())
+    return [MessageOut.model_validate(record) for record in records]
 
 
 def _records(settings: Settings, query: Select[tuple[Message]]) -> list[MessageOut]:
@@ -243,7 +215,7 @@ def resend_session(
     except ResendRefused as exc:
         raise HTTPException(409, str(exc)) from None
     log.info("api client %s: resend of session %s is message %s", client, session_id, sent.id)
-    (record,) = _records(settings, _with_patient(select(Message)).where(Message.id == sent.id))
+    (record,) = _records(settings, with_patient(select(Message)).where(Message.id == sent.id))
     return record
 
 
