@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from requests.exceptions import (
     RequestException,
     SSLError,
 )
+from requests.utils import get_environ_proxies
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -58,8 +60,16 @@ class TwilioSMS:
         self.settings = settings
         # One client, one pooled HTTP session: reconnecting per message costs a TLS handshake.
         http = TwilioHttpClient(
-            timeout=settings.twilio_timeout, pool_connections=True, logger=_HTTP_LOG
+            timeout=settings.twilio_timeout,
+            pool_connections=True,
+            logger=_HTTP_LOG,
+            proxy=get_environ_proxies(settings.twilio_api_url) or None,
         )
+        if http.session is not None:
+            # requests re-reads proxy and CA settings from the environment on every call,
+            # a quarter of a send's CPU; read them once, here, instead.
+            http.session.trust_env = False
+            http.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or True
         self.client = Client(
             settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
         )
