@@ -64,6 +64,7 @@ class MessageStatus(StrEnum):
     SENDING = "sending"  # committed just before the provider call
     SENT = "sent"
     DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"  # the carrier could not deliver it (a status callback said so)
     FAILED = "failed"
     UNKNOWN = "unknown"  # the provider may or may not have it: reconcile, never resend blindly
     SKIPPED = "skipped"  # session cancelled or moved, or superseded in a catch-up
@@ -87,6 +88,10 @@ class Patient(Base):
     language: Mapped[str] = mapped_column(String(5), default="en")
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Unsubscribed from follow-up emails only; session reminders still come by email.
+    followup_email_opt_out: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     series: Mapped[list[Series]] = relationship(back_populates="patient")
 
@@ -175,6 +180,9 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200))
     triggered_by: Mapped[str] = mapped_column(String(100), default="planner")
     resend_of: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # The provider's own last word on the message (Twilio status callbacks), and when.
+    provider_status: Mapped[str | None] = mapped_column(String(20))
+    provider_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # How long the provider took to answer the send, for the latency metric.
     provider_ms: Mapped[int | None] = mapped_column(Integer)
     # A staff form's idempotency key: a double click or a re-posted form sends once.
@@ -226,3 +234,25 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundMessage(Base):
+    """An SMS a patient sent us, what we made of it, and whether staff have handled it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)  # Twilio's MessageSid
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text, default="")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    # opt_out, opt_in, help, confirm, reschedule, other
+    intent: Mapped[str] = mapped_column(String(20))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    auto_reply: Mapped[str | None] = mapped_column(Text)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+
+    patient: Mapped[Patient | None] = relationship()
+    session: Mapped[Session | None] = relationship()
