@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from reminders.config import ConfigError, Settings
-from reminders.web import api, auth, health, pages
+from reminders.web import api, auth, health, pages, webhooks
 
 Clock = Callable[[], datetime]
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = F
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_exception_handler(auth.LoginRequired, _to_login)
-    for router in (auth.router, pages.router, api.router, health.router):
+    for router in (auth.router, pages.router, api.router, health.router, webhooks.router):
         app.include_router(router)
     return app
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
-from reminders import sms_text, store
+from reminders import replies, sms_text, store
 from reminders.accounts import ROLES, AccountError, StaffUser, add_user, list_users
 from reminders.config import CHANNELS, Settings, format_offset
 from reminders.drift import drifting
@@ -43,7 +43,7 @@ WINDOW_DAYS = 14  # the sessions page shows the chosen day and this many after i
 PAGE_SIZE = 50
 ATTENTION_LIMIT = 200
 MAX_REASON = 200  # a resend's reason, as the form's maxlength
-PROBLEM_STATUSES = (MessageStatus.FAILED, MessageStatus.UNKNOWN)
+PROBLEM_STATUSES = (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.UNKNOWN)
 # preview_template() puts this line between an email's text part and its HTML part.
 _HTML_SEPARATOR = "\n" + "-" * 30 + " HTML\n"
 
@@ -638,10 +638,29 @@ def attention_page(request: Request, user: Staff) -> HTMLResponse:
         user=user,
         problems=problems,
         limit=ATTENTION_LIMIT,
+        replies=[_reply_row(r, zone) for r in replies.unhandled(settings, ATTENTION_LIMIT)],
         drifting=[_drift_row(record, zone) for record in drifting(settings, now)],
         here=_here(request),
         channels=CHANNELS,
     )
+
+
+def _reply_row(reply: replies.StaffReply, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        **asdict(reply),
+        "received_at": _local(reply.received_at, zone),
+        "session_at": _local(reply.session_at, zone),
+    }
+
+
+@router.post("/attention/replies/{inbound_id}/handled", dependencies=[CsrfChecked])
+def mark_reply_handled(request: Request, user: Staff, inbound_id: int) -> Response:
+    """Staff called the patient back (or read the text): off the list, with who and when."""
+    if replies.mark_handled(settings_of(request), inbound_id, user.name, now_of(request)):
+        _flash(request, "notice", "Marked as handled.")
+    else:
+        _flash(request, "error", "That reply was already handled or does not exist.")
+    return _back("/attention")
 
 
 def _drift_row(record: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
