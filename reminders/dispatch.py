@@ -33,6 +33,7 @@ from reminders.channels.base import (
 )
 from reminders.config import Settings
 from reminders.followups import KINDS as FOLLOW_UPS
+from reminders.importer import replan_patients
 from reminders.journal import record, record_many
 from reminders.models import Message, MessageStatus, Series, Session
 from reminders.planner import UPCOMING
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 OUTCOMES_PER_COMMIT = 20
+# Twilio: "Attempt to send to unsubscribed recipient" (the number replied STOP).
+UNSUBSCRIBED = "21610"
 Sender = Callable[[list[int]], None]
 
 
@@ -240,7 +243,7 @@ def _recheck_and_render(
     patient = session.series.patient
     # CASL: follow-up emails say how to stop them; session reminders belong to the visit.
     unsubscribing = message.channel == "email" and message.kind in FOLLOW_UPS
-    unsubscribe = unsubscribe_url(settings) if unsubscribing else ""
+    unsubscribe = unsubscribe_url(settings, patient) if unsubscribing else ""
     try:
         rendered = render_for(
             settings, message.kind, message.channel, session, now=now, unsubscribe_url=unsubscribe
@@ -264,7 +267,7 @@ def _recheck_and_render(
         subject=rendered.subject,
         html=rendered.html,
         attachments=attachments,
-        headers=unsubscribe_headers(settings) if unsubscribing else {},
+        headers=unsubscribe_headers(settings, patient) if unsubscribing else {},
         now=now,
         expires_at=message.expires_at,
     )
@@ -291,6 +294,8 @@ def recheck(settings: Settings, message: Message, now: datetime) -> Verdict | No
             return MessageStatus.SKIPPED, reason, None
     if patient.opted_out_of(message.channel):
         return MessageStatus.SUPPRESSED, f"patient opted out of {message.channel}", None
+    if message.kind in FOLLOW_UPS and message.channel == "email" and patient.followup_email_opt_out:
+        return MessageStatus.SUPPRESSED, "patient unsubscribed from follow-up emails", None
     if not patient.address_for(message.channel):
         return MessageStatus.SUPPRESSED, f"no {message.channel} address on file", None
     # Follow-ups wait out the quiet hours on every channel; a person's resend never waits.
@@ -336,12 +341,25 @@ def record_outcome(
         _retry_or_give_up(db, settings, message, outcome, now)
     elif isinstance(outcome, PermanentError):
         code = f" ({outcome.code})" if outcome.code else ""
-        record(db, message, MessageStatus.FAILED, f"permanent error{code}: {outcome}", now)
+        reason = f"permanent error{code}: {outcome}"
+        if message.channel == "sms" and outcome.code == UNSUBSCRIBED:
+            reason += "; SMS opt-out recorded (the number unsubscribed at Twilio)"
+        record(db, message, MessageStatus.FAILED, reason, now)
+        if message.channel == "sms" and outcome.code == UNSUBSCRIBED:
+            _opted_out_at_twilio(db, settings, message, now)
     elif isinstance(outcome, UnknownOutcome):
         record(db, message, MessageStatus.UNKNOWN, f"outcome unknown: {outcome}", now)
     else:
         record(db, message, MessageStatus.UNKNOWN, f"unexpected error: {outcome!r}", now)
     return str(message.status)
+
+
+def _opted_out_at_twilio(db: DB, settings: Settings, message: Message, now: datetime) -> None:
+    """The patient replied STOP to Twilio and we missed it: record it, withdraw planned SMS."""
+    patient = message.session.series.patient
+    if not patient.sms_opt_out:
+        patient.sms_opt_out = True
+        replan_patients(db, settings, [patient], now)
 
 
 def _retry_or_give_up(

@@ -44,7 +44,14 @@ def reachable_channels(settings: Settings, patient: Patient) -> list[str]:
     """The clinic's preferred follow-up channel first, then the other; only those that work."""
     preferred = settings.followups.channel
     order = [preferred, "sms" if preferred == "email" else "email"]
-    return [c for c in order if patient.address_for(c) and not patient.opted_out_of(c)]
+    return [c for c in order if patient.address_for(c) and not _opted_out(patient, c)]
+
+
+def _opted_out(patient: Patient, channel: str) -> bool:
+    """All messages on the channel, or (email) follow-ups alone: session reminders still go."""
+    if channel == "email" and patient.followup_email_opt_out:
+        return True
+    return patient.opted_out_of(channel)
 
 
 def wanted(settings: Settings, series: Series, now: datetime) -> list[FollowUp]:

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from reminders.config import ConfigError, Settings
-from reminders.web import api, auth, health, pages, webhooks
+from reminders.web import api, auth, health, pages, unsubscribe_pages, webhooks
 
 Clock = Callable[[], datetime]
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = F
     app.add_exception_handler(auth.LoginRequired, _to_login)
     for router in (auth.router, pages.router, api.router, health.router, webhooks.router):
         app.include_router(router)
+    app.include_router(unsubscribe_pages.router)  # public: the signed token is the authority
     return app
 
 
