@@ -30,6 +30,7 @@ from reminders.importer import replan_patients
 from reminders.message_log import as_record
 from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
 from reminders.planner import UPCOMING, why_not
+from reminders.reconcile import stale_sms
 from reminders.resend import ResendRefused, resend
 from reminders.standing import Standing, assess
 from reminders.template_tools import preview_template, template_kinds
@@ -639,6 +640,10 @@ def attention_page(request: Request, user: Staff) -> HTMLResponse:
         problems=problems,
         limit=ATTENTION_LIMIT,
         replies=[_reply_row(r, zone) for r in replies.unhandled(settings, ATTENTION_LIMIT)],
+        unconfirmed=[
+            {**asdict(sms), "sent_at": _local(sms.sent_at, zone)}
+            for sms in stale_sms(settings, now)
+        ],
         drifting=[_drift_row(record, zone) for record in drifting(settings, now)],
         here=_here(request),
         channels=CHANNELS,
