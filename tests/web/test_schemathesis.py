@@ -46,10 +46,9 @@ def api_schema(
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# The same cases every run, so CI does not flake on a newly drawn one.
 @schema.parametrize()
-@settings(
-    max_examples=25, deadline=None, derandomize=True
-)  # the same cases every run: CI never flakes
+@settings(max_examples=25, deadline=None, derandomize=True)
 def test_the_api_keeps_to_its_schema(case: schemathesis.Case, api_token: str) -> None:
     # Every call carries a valid token, so a case generated to lack one is in fact a valid
     # request: the negative-data check cannot judge it (test_api tests the 401s directly).
