@@ -39,9 +39,11 @@ def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = F
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_exception_handler(auth.LoginRequired, _to_login)
-    for router in (auth.router, pages.router, api.router, health.router, webhooks.router):
-        app.include_router(router)
-    app.include_router(unsubscribe_pages.router)  # public: the signed token is the authority
+    # Pages need a signed-in user, the API a token; webhooks, unsubscribe links and health
+    # checks are public and authenticate what they carry (a signature, a signed token).
+    routers = (auth, pages, api, health, webhooks, unsubscribe_pages)
+    for module in routers:
+        app.include_router(module.router)
     return app
 
 
