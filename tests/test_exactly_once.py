@@ -50,13 +50,22 @@ def providers(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Clinic:
+    return provider_clinic(database_url, twilio_api, smtp_server, tmp_path, monkeypatch)
+
+
+def provider_clinic(
+    database_url: str,
+    twilio: FakeTwilio,
+    smtp: FakeSMTP,
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Clinic:
     """A clinic whose SMS go to the loopback Twilio and whose email goes to the loopback SMTP."""
-    env = provider_env(database_url, twilio_api, smtp_server, tmp_path)
-    for name, value in env.items():
+    for name, value in provider_env(database_url, twilio, smtp, tmp).items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     settings.check()
-    return Clinic(settings, tmp_path)
+    return Clinic(settings, tmp)
 
 
 def cohort(size: int) -> list[dict[str, object]]:

@@ -24,7 +24,7 @@ from reminders.reconcile import (
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import Clinic, local, reminders_only, row
-from tests.test_exactly_once import provider_env
+from tests.test_exactly_once import provider_clinic
 
 BOOKED = local("2026-03-01 09:00")
 REMINDER_DUE = local("2026-03-09 14:00")  # sms-24h before the 2026-03-10 14:00 session
@@ -38,11 +38,8 @@ def providers(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Clinic:
-    for name, value in provider_env(database_url, twilio_api, smtp_server, tmp_path).items():
-        monkeypatch.setenv(name, value)
-    settings = Settings()
-    settings.check()
-    return Clinic(reminders_only(settings), tmp_path)
+    clinic = provider_clinic(database_url, twilio_api, smtp_server, tmp_path, monkeypatch)
+    return Clinic(reminders_only(clinic.settings), tmp_path)
 
 
 def lose_worker_before_the_call(settings: Settings, now: datetime) -> None:
