@@ -10,7 +10,7 @@ if _settings.embedded_broker:
     _folder = _settings.state_dir / "broker"
     _folder.mkdir(parents=True, exist_ok=True)
     broker_url = "filesystem://localhost/"
-    broker_transport = "reminders.broker:FolderTransport"
+    broker_transport = "reminders.worker.broker:FolderTransport"
     broker_transport_options = {
         "data_folder_in": str(_folder),
         "data_folder_out": str(_folder),

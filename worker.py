@@ -1,5 +1,5 @@
 """The Celery app: `celery -A worker worker --beat` runs the service."""
 
-from reminders.celery_app import app
+from reminders.worker.app import app
 
 __all__ = ["app"]

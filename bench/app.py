@@ -6,7 +6,7 @@ import os
 
 import redis
 
-from reminders.celery_app import app
+from reminders.worker.app import app
 
 _counter = redis.Redis.from_url(os.environ["BENCH_COUNTER_URL"])
 

@@ -178,8 +178,8 @@ def main() -> None:
     os.environ.update(env)
     from bench.app import noop  # after the environment: the app reads its settings at import
     from reminders.config import get_settings
-    from reminders.dispatch import dispatch_due
-    from reminders.tasks import send_messages
+    from reminders.sending.dispatch import dispatch_due
+    from reminders.worker.tasks import send_messages
 
     now = datetime.now(UTC)
     seed(url, args.messages, now)

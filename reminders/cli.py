@@ -36,9 +36,9 @@ def local(moment: str | None, settings: Settings) -> str:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.importer import import_schedule
-    from reminders.progress import bar
-    from reminders.schedule_file import ScheduleError, read_schedule
+    from reminders.intake.importer import import_schedule
+    from reminders.intake.progress import bar
+    from reminders.intake.schedule_file import ScheduleError, read_schedule
 
     now = parse_now(args.now, settings)
     try:
@@ -62,8 +62,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tick(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.dispatch import dispatch_due
-    from reminders.reconcile import reconcile_unknown
+    from reminders.feedback.reconcile import reconcile_unknown
+    from reminders.sending.dispatch import dispatch_due
 
     now = parse_now(args.now, settings)
     report = dispatch_due(settings, now)
@@ -83,7 +83,7 @@ def _print_table(records: list[dict[str, Any]], settings: Settings, when: str) -
 
 
 def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.message_log import messages
+    from reminders.staff.message_log import messages
 
     records = messages(settings, status=args.status, session_id=args.session, channel=args.channel)
     if args.json:
@@ -94,7 +94,7 @@ def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.message_log import preview
+    from reminders.staff.message_log import preview
 
     now = parse_now(args.now, settings)
     records = preview(settings, now, args.days)
@@ -107,7 +107,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_resend(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.resend import ResendRefused, resend
+    from reminders.sending.resend import ResendRefused, resend
 
     now = parse_now(args.now, settings)
     try:
@@ -120,7 +120,7 @@ def cmd_resend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.drift import drifting
+    from reminders.staff.drift import drifting
 
     now = parse_now(args.now, settings)
     records = drifting(settings, now)
@@ -142,7 +142,7 @@ def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_series(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.followups import set_paused
+    from reminders.planning.followups import set_paused
 
     now = parse_now(args.now, settings)
     try:
@@ -156,8 +156,8 @@ def cmd_series(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.template_tools import check_templates, preview_template
-    from reminders.templating import TemplateProblem
+    from reminders.wording.template_tools import check_templates, preview_template
+    from reminders.wording.templating import TemplateProblem
 
     if args.action == "check":
         return check_templates(settings, sys.stdout)
@@ -184,7 +184,7 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.accounts import AccountError, add_user, list_users
+    from reminders.staff.accounts import AccountError, add_user, list_users
 
     if args.action == "list":
         for user in list_users(settings):
@@ -203,7 +203,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.accounts import AccountError, create_token, revoke_token
+    from reminders.staff.accounts import AccountError, create_token, revoke_token
 
     now = parse_now(None, settings)
     try:
@@ -231,7 +231,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.demo import load_demo
+    from reminders.intake.demo import load_demo
 
     now = parse_now(args.now, settings)
     summary = load_demo(settings, now)
@@ -243,7 +243,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from reminders.celery_app import run_worker
+    from reminders.worker.app import run_worker
 
     run_worker(settings, loglevel=args.loglevel, concurrency=args.concurrency)
     return 0

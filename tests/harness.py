@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reminders.config import Settings
-from reminders.dispatch import Report, dispatch_due
-from reminders.importer import ImportSummary, import_schedule
-from reminders.message_log import messages
-from reminders.schedule_file import COLUMNS, read_schedule
+from reminders.intake.importer import ImportSummary, import_schedule
+from reminders.intake.schedule_file import COLUMNS, read_schedule
+from reminders.sending.dispatch import Report, dispatch_due
+from reminders.staff.message_log import messages
 
 EDMONTON = ZoneInfo("America/Edmonton")
 

@@ -22,11 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from reminders import store
 from reminders.config import Settings
-from reminders.importer import ImportSummary, import_schedule
-from reminders.message_log import as_record, messages, with_patient
+from reminders.intake.importer import ImportSummary, import_schedule
+from reminders.intake.schedule_file import COLUMNS, Problem, ScheduleError, validate_rows
 from reminders.models import Message, Session
-from reminders.resend import ResendRefused, resend
-from reminders.schedule_file import COLUMNS, Problem, ScheduleError, validate_rows
+from reminders.sending.resend import ResendRefused, resend
+from reminders.staff.message_log import as_record, messages, with_patient
 from reminders.web.auth import ApiClient, api_client, now_of, settings_of
 from reminders.web.schemas import (
     MAX_BATCH,

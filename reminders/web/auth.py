@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from reminders.accounts import (
+from reminders.config import Settings
+from reminders.staff.accounts import (
     AccountError,
     StaffUser,
     authenticate,
@@ -21,7 +22,6 @@ from reminders.accounts import (
     login_delay,
     token_name,
 )
-from reminders.config import Settings
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)

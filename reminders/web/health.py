@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session as DB
 
 from reminders import store
 from reminders.config import CHANNELS, Settings
-from reminders.message_log import OPEN
 from reminders.models import Message
+from reminders.staff.message_log import OPEN
 from reminders.web.auth import now_of, settings_of
 from reminders.web.schemas import HealthOut
 

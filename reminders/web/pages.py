@@ -22,21 +22,23 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
-from reminders import replies, sms_text, store
-from reminders.accounts import ROLES, AccountError, StaffUser, add_user, list_users
+from reminders import store
 from reminders.config import CHANNELS, Settings, format_offset
-from reminders.drift import drifting
-from reminders.importer import replan_patients
-from reminders.message_log import as_record
+from reminders.feedback import replies
+from reminders.feedback.reconcile import stale_sms
+from reminders.intake.importer import replan_patients
 from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
-from reminders.planner import UPCOMING, why_not
-from reminders.reconcile import stale_sms
-from reminders.resend import ResendRefused, resend
-from reminders.standing import Standing, assess
-from reminders.template_tools import preview_template, template_kinds
-from reminders.templating import LOCALES, TemplateProblem, total_sessions
+from reminders.planning.planner import UPCOMING, why_not
+from reminders.planning.standing import Standing, assess
+from reminders.sending.resend import ResendRefused, resend
+from reminders.staff.accounts import ROLES, AccountError, StaffUser, add_user, list_users
+from reminders.staff.drift import drifting
+from reminders.staff.message_log import as_record
 from reminders.web.auth import Admin, CsrfChecked, Staff, now_of, settings_of
 from reminders.web.render import page as render_page
+from reminders.wording import sms_text
+from reminders.wording.template_tools import preview_template, template_kinds
+from reminders.wording.templating import LOCALES, TemplateProblem, total_sessions
 
 router = APIRouter(include_in_schema=False)
 

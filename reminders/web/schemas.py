@@ -26,12 +26,12 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from reminders.config import Channel
-from reminders.models import MessageStatus, SessionStatus
-from reminders.schedule_file import (
+from reminders.intake.schedule_file import (
     MAX_DURATION_MINUTES,
     MAX_INTERVAL_DAYS,
     MAX_PLANNED_SESSIONS,
 )
+from reminders.models import MessageStatus, SessionStatus
 
 # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 rather than a server error.
 NO_NUL = r"^[^\x00]*$"

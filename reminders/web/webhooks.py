@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 
-from reminders import replies
+from reminders.feedback import replies
 from reminders.web.auth import now_of, settings_of
 
 log = logging.getLogger(__name__)

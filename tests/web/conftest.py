@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from reminders.accounts import add_user, create_token
 from reminders.config import Settings
+from reminders.staff.accounts import add_user, create_token
 from reminders.web.app import create_app
 from tests.harness import Clinic, local, row
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from reminders.accounts import create_token, revoke_token
 from reminders.config import Settings
+from reminders.staff.accounts import create_token, revoke_token
 from tests.harness import Clinic, local, row
 from tests.web.conftest import NOW
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from reminders.accounts import add_user
 from reminders.config import Settings
+from reminders.staff.accounts import add_user
 from reminders.web.app import create_app
 from tests.harness import Clinic, local
 from tests.web.conftest import NOW, PASSWORD, Clock, sign_in

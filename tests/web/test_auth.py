@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from reminders.accounts import LOCK_AFTER, AccountError, add_user, login_delay
 from reminders.config import Settings
+from reminders.staff.accounts import LOCK_AFTER, AccountError, add_user, login_delay
 from tests.web.conftest import NOW, PASSWORD, form_token, sign_in
 
 
@@ -46,7 +46,7 @@ def test_repeated_failures_slow_down_and_then_lock_the_account(
 ) -> None:
     delays = [login_delay(n) for n in range(LOCK_AFTER)]
     assert delays[0] == 0 and delays == sorted(delays) and delays[-1] > delays[3]
-    from reminders.accounts import authenticate
+    from reminders.staff.accounts import authenticate
 
     for _ in range(LOCK_AFTER):
         with pytest.raises(AccountError):

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from reminders import store
 from reminders.config import Settings
 from reminders.journal import record
-from reminders.message_log import messages
 from reminders.models import Message
+from reminders.staff.message_log import messages
 from tests.harness import Clinic, row
 from tests.web.conftest import NOW, Clock, form_token
 

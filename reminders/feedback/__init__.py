@@ -1,0 +1,1 @@
+"""What comes back: delivery reports, patient replies, unknown outcomes settled."""

@@ -1,0 +1,210 @@
+"""Settle sends whose outcome is unknown by asking the provider, never by resending blindly.
+
+One pass (the beat runs it every minute; `reminders tick` too):
+
+- a send whose worker died is `unknown` (`dispatch.release_stale`, the same rule as a tick);
+- an unknown SMS found in Twilio's list of messages to that number is `sent`; one still
+  missing after `RETRY_GRACE` is planned again, once, unless it is too late to matter;
+  a second unknown is left for staff;
+- an unknown email is left for staff: SMTP has no listing to ask;
+- `stale_sms()` lists sent SMS with no final delivery status a day later, for staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session as DB
+from sqlalchemy.orm import joinedload
+
+from reminders import store
+from reminders.channels import channel_for
+from reminders.channels.base import ChannelError
+from reminders.config import Settings
+from reminders.journal import record
+from reminders.models import Message, MessageEvent, MessageStatus, Patient, Series, Session
+from reminders.sending.dispatch import release_stale
+
+# Give the provider a moment to list what it accepted; stop asking after a day.
+GRACE = timedelta(minutes=1)
+HORIZON = timedelta(days=1)
+# Clock skew between us and the provider must not hide a message from the listing.
+SKEW = timedelta(minutes=5)
+# Still not listed this long after the attempt: Twilio never accepted it.
+RETRY_GRACE = timedelta(minutes=10)
+# A sent SMS without delivered/undelivered/failed this long after: its callback got lost.
+STALE_AFTER = timedelta(days=1)
+# ...and staff stop hearing about it a week later, so the list does not grow for ever.
+STALE_WINDOW = timedelta(days=7)
+FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
+
+RETRIED = "not found at Twilio 10 minutes after the attempt: planned again (once)"
+SMS_FOR_STAFF = "not found at Twilio after one retry: left for staff, not resent"
+SMS_TOO_LATE = "not found at Twilio and too late to resend: left for staff"
+EMAIL_FOR_STAFF = (
+    "email outcome unknown: SMTP cannot be asked whether it arrived; "
+    "left for staff (ask the patient before resending)"
+)
+
+FindSent = Callable[[str, datetime, str], "str | None"]
+
+
+@dataclass
+class Reconciled:
+    found: int = 0
+    retried: int = 0
+    for_staff: int = 0
+
+
+@dataclass(frozen=True)
+class StaleSMS:
+    """A sent SMS whose delivery Twilio never confirmed or denied, for Needs attention."""
+
+    message_id: int
+    patient_id: str  # the patient's external id
+    patient_name: str
+    kind: str
+    sent_at: datetime
+    provider_id: str | None
+    provider_status: str | None
+
+
+def reconcile(settings: Settings, now: datetime) -> Reconciled:
+    """One pass over stuck and unknown sends; safe to run twice at once (row locks)."""
+    done = Reconciled()
+    with store.transaction(settings.database_url) as db:
+        release_stale(db, settings, now)
+    find_sent: FindSent | None = getattr(channel_for(settings, "sms"), "find_sent", None)
+    if find_sent is not None:
+        for message_id in _unknown_sms(settings, now):
+            _settle_sms(settings, find_sent, message_id, now, done)
+    done.for_staff += _emails_for_staff(settings, now)
+    return done
+
+
+def reconcile_unknown(settings: Settings, now: datetime) -> int:
+    """The whole pass (for the CLI and the beat task); returns the SMS found at the provider."""
+    return reconcile(settings, now).found
+
+
+def _unknown_sms(settings: Settings, now: datetime) -> list[int]:
+    with store.transaction(settings.database_url) as db:
+        return list(
+            db.scalars(
+                select(Message.id)
+                .where(
+                    Message.status == MessageStatus.UNKNOWN,
+                    Message.channel == "sms",
+                    Message.attempted_at <= now - GRACE,
+                    Message.attempted_at >= now - HORIZON,
+                    Message.reason.not_in((SMS_FOR_STAFF, SMS_TOO_LATE)),
+                )
+                .order_by(Message.id)
+            )
+        )
+
+
+def _settle_sms(
+    settings: Settings, find_sent: FindSent, message_id: int, now: datetime, done: Reconciled
+) -> None:
+    with store.transaction(settings.database_url) as db:
+        message = db.get(Message, message_id, with_for_update=True)
+        if message is None or message.status != MessageStatus.UNKNOWN:
+            return  # settled by someone else meanwhile
+        attempted = message.attempted_at
+        assert attempted is not None  # selected on it
+        try:
+            sid = find_sent(message.recipient or "", attempted - SKEW, message.body or "")
+        except ChannelError:
+            return  # the listing failed; asking again next pass is harmless
+        if sid is not None:
+            message.provider_id, message.sent_at = sid, attempted
+            record(db, message, MessageStatus.SENT, "found at the provider", now)
+            done.found += 1
+        elif now - attempted >= RETRY_GRACE:
+            _retry_or_leave(db, message, now, done)
+
+
+def _retry_or_leave(db: DB, message: Message, now: datetime, done: Reconciled) -> None:
+    if message.expires_at is not None and now >= message.expires_at:
+        record(db, message, MessageStatus.UNKNOWN, SMS_TOO_LATE, now)
+        done.for_staff += 1
+    elif _retried_before(db, message.id):
+        record(db, message, MessageStatus.UNKNOWN, SMS_FOR_STAFF, now)
+        done.for_staff += 1
+    else:
+        message.due_at = now
+        record(db, message, MessageStatus.PLANNED, RETRIED, now)
+        done.retried += 1
+
+
+def _retried_before(db: DB, message_id: int) -> bool:
+    return bool(
+        db.scalar(
+            select(
+                exists().where(
+                    MessageEvent.message_id == message_id, MessageEvent.reason == RETRIED
+                )
+            )
+        )
+    )
+
+
+def _emails_for_staff(settings: Settings, now: datetime) -> int:
+    """Say once, in the log, that an unknown email waits for a person."""
+    with store.transaction(settings.database_url) as db:
+        emails = db.scalars(
+            select(Message)
+            .where(
+                Message.status == MessageStatus.UNKNOWN,
+                Message.channel == "email",
+                Message.reason != EMAIL_FOR_STAFF,
+            )
+            .with_for_update(skip_locked=True)
+        ).all()
+        for message in emails:
+            record(db, message, MessageStatus.UNKNOWN, EMAIL_FOR_STAFF, now)
+        return len(emails)
+
+
+def stale_sms(settings: Settings, now: datetime) -> list[StaleSMS]:
+    """Sent SMS with no final delivery status a day on (sent in the last week), oldest first.
+
+    Empty without a public URL: Twilio then has nowhere to report delivery.
+    """
+    if not settings.public_url:
+        return []
+    with store.transaction(settings.database_url) as db:
+        messages = db.scalars(
+            select(Message)
+            .where(
+                Message.status == MessageStatus.SENT,
+                Message.channel == "sms",
+                Message.sent_at <= now - STALE_AFTER,
+                Message.sent_at >= now - STALE_AFTER - STALE_WINDOW,
+                (Message.provider_status.is_(None))
+                | (Message.provider_status.not_in(FINAL_STATUSES)),
+            )
+            .options(
+                joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
+            )
+            .order_by(Message.sent_at, Message.id)
+        ).all()
+        return [_stale(message) for message in messages]
+
+
+def _stale(message: Message) -> StaleSMS:
+    patient: Patient = message.session.series.patient
+    assert message.sent_at is not None  # selected on it
+    return StaleSMS(
+        message_id=message.id,
+        patient_id=patient.external_id,
+        patient_name=f"{patient.first_name} {patient.last_name}",
+        kind=message.kind,
+        sent_at=message.sent_at,
+        provider_id=message.provider_id,
+        provider_status=message.provider_status,
+    )

@@ -1,0 +1,1 @@
+"""Schedules in: the clinic's files and the API's rows, validated, then written."""

@@ -1,0 +1,1 @@
+"""What should be sent and when: reminders, follow-ups, where a series stands, consent."""

@@ -1,0 +1,1 @@
+"""Claim what is due, re-check it, send it, record the outcome; staff resends."""

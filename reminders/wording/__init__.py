@@ -1,0 +1,1 @@
+"""What a message says: templates, SMS text and size, the .ics attachment."""

@@ -1,0 +1,123 @@
+"""Patient replies and status callbacks as plain functions, on a real store and the outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from reminders import store
+from reminders.config import Settings
+from reminders.feedback.replies import apply_status, classify, normalise, receive
+from reminders.models import InboundMessage, Patient
+from tests.harness import Clinic, local, reminders_only, row
+
+AVERY = "+14035550101"
+
+
+@pytest.mark.parametrize(
+    ("body", "opted_out", "intent"),
+    [
+        ("STOP", False, "opt_out"),
+        ("stop", False, "opt_out"),
+        (" Stop! ", False, "opt_out"),
+        ("StopAll", False, "opt_out"),
+        ("unsubscribe.", False, "opt_out"),
+        ("CANCEL", False, "opt_out"),
+        ("end", False, "opt_out"),
+        ("Quit", False, "opt_out"),
+        ("revoke", False, "opt_out"),
+        ("OPTOUT", False, "opt_out"),
+        ("ARRET", False, "opt_out"),
+        ("Arrêt", False, "opt_out"),
+        ("« arrêt »", False, "opt_out"),
+        ("START", True, "opt_in"),
+        ("unstop", True, "opt_in"),
+        ("Yes!", True, "opt_in"),
+        ("oui", True, "opt_in"),
+        ("OUI", False, "confirm"),
+        ("Oui.", False, "confirm"),
+        ("C", False, "confirm"),
+        ("c", False, "confirm"),
+        ("R", False, "reschedule"),
+        (" r ", False, "reschedule"),
+        ("HELP", False, "help"),
+        ("aide?", False, "help"),
+        ("Aide", True, "help"),
+        ("Can I come later?", False, "other"),
+        ("stop it please", False, "other"),
+        ("", False, "other"),
+    ],
+)
+def test_it_classifies_replies_in_both_languages(body: str, opted_out: bool, intent: str) -> None:
+    assert classify(body, opted_out) == intent
+
+
+def test_it_normalises_case_accents_spaces_and_punctuation() -> None:
+    assert normalise("  ARRÊT!!  ") == "arret"
+
+
+@pytest.fixture
+def clinic(settings: Settings, tmp_path: Path) -> Clinic:
+    """Avery: two sessions, email and SMS reminders, no follow-ups to count around."""
+    clinic = Clinic(reminders_only(settings), tmp_path)
+    clinic.import_rows(
+        [row(), row(session_id="S1-2", session_number=2, starts_at="2026-03-31T14:00-06:00")],
+        local("2026-03-01 09:00"),
+    )
+    return clinic
+
+
+def _sms_to_avery(clinic: Clinic) -> list[dict[str, object]]:
+    return [m for m in clinic.outbox() if m["channel"] == "sms" and m["to"] == AVERY]
+
+
+def _emails(clinic: Clinic) -> list[dict[str, object]]:
+    return [m for m in clinic.outbox() if m["channel"] == "email"]
+
+
+def _opted_out(settings: Settings) -> bool:
+    with store.transaction(settings.database_url) as db:
+        patient = db.scalars(select(Patient).where(Patient.external_id == "P1")).one()
+        return patient.sms_opt_out
+
+
+def test_it_stops_sms_after_stop_and_resumes_from_the_next_reminder_after_start(
+    clinic: Clinic,
+) -> None:
+    settings = clinic.settings
+    assert receive(settings, "SM-stop", AVERY, "Stop", local("2026-03-05 09:00")) == "opt_out"
+    assert _opted_out(settings)
+    assert ("sms-24h", "sms", "planned") not in clinic.statuses()
+
+    clinic.tick(local("2026-03-07 15:00"))  # email-72h for S1-1
+    clinic.tick(local("2026-03-09 15:00"))  # sms-24h for S1-1 would have been due
+    assert len(_emails(clinic)) == 1
+    assert _sms_to_avery(clinic) == []  # Twilio answers STOP itself: no reply of ours either
+
+    assert receive(settings, "SM-start", AVERY, "START", local("2026-03-10 15:00")) == "opt_in"
+    assert not _opted_out(settings)
+    clinic.tick(local("2026-03-28 15:00"))  # email-72h for S1-2
+    assert _sms_to_avery(clinic) == []
+    clinic.tick(local("2026-03-30 15:00"))  # sms-24h for S1-2: SMS are back
+    assert len(_sms_to_avery(clinic)) == 1
+    sent_sms = [m["session_id"] for m in clinic.log(channel="sms") if m["status"] == "sent"]
+    assert sent_sms == ["S1-2"]
+    assert len(_emails(clinic)) == 2
+
+
+def test_it_takes_a_repeated_webhook_once(clinic: Clinic) -> None:
+    settings = clinic.settings
+    now = local("2026-03-05 09:00")
+    assert receive(settings, "SM-help", AVERY, "HELP", now) == "help"
+    assert receive(settings, "SM-help", AVERY, "HELP", now) is None
+    with store.transaction(settings.database_url) as db:
+        assert len(db.scalars(select(InboundMessage)).all()) == 1
+    assert len(_sms_to_avery(clinic)) == 1
+
+
+def test_it_ignores_a_status_callback_for_an_unknown_message(clinic: Clinic) -> None:
+    before = clinic.statuses()
+    assert apply_status(clinic.settings, "SMnope", "delivered", "", local("2026-03-05")) is None
+    assert clinic.statuses() == before
