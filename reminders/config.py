@@ -22,8 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-Channel = Literal["sms", "email"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms")
+ChannelName = Literal["sms", "email"]
+CHANNELS: tuple[ChannelName, ...] = ("email", "sms")
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 SHIPPED_TEMPLATES = PACKAGE_ROOT.parent / "templates"
@@ -94,7 +94,7 @@ class QuietHours(BaseModel):
 class ReminderRule(BaseModel):
     name: str
     kind: str = "session_reminder"
-    channel: Channel
+    channel: ChannelName
     offset: timedelta
     template: str = ""
 
@@ -119,7 +119,7 @@ class FollowUps(BaseModel):
 
     enabled: bool = True
     # The first choice of channel; the other one when the patient cannot get this one.
-    channel: Channel = "email"
+    channel: ChannelName = "email"
     # After-care and the series-complete note go the day after the session, at this clinic time.
     send_at: time = time(10, 0)
     nudge_after_days: int = 7

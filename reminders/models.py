@@ -73,7 +73,14 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"  # withdrawn by the planner before dispatch; may be planned again
 
 
-OPEN_STATUSES = (MessageStatus.PLANNED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# Sessions still to come: their reminders may go out, a resend may be asked for.
+UPCOMING = (SessionStatus.BOOKED, SessionStatus.CONFIRMED)
+# Messages waiting to go out: planned, or claimed and not yet handed to the provider.
+WAITING = (MessageStatus.PLANNED, MessageStatus.QUEUED)
+# Messages the provider took: the patient was told.
+WENT_OUT = (MessageStatus.SENT, MessageStatus.DELIVERED)
+# Messages staff should look at: the patient may not have been told.
+PROBLEMS = (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.UNKNOWN)
 
 
 class Patient(Base):
@@ -193,6 +200,67 @@ class Message(Base):
     events: Mapped[list[MessageEvent]] = relationship(
         back_populates="message", order_by="MessageEvent.id"
     )
+
+    @classmethod
+    def planned(
+        cls,
+        session: Session,
+        *,
+        kind: str,
+        rule: str,
+        channel: str,
+        due_at: datetime,
+        expires_at: datetime,
+        before_session: bool,
+        now: datetime,
+    ) -> Message:
+        """A row the planner wants, for the session as it starts now."""
+        return cls(
+            session=session,
+            kind=kind,
+            rule=rule,
+            channel=channel,
+            status=MessageStatus.PLANNED,
+            reason="",
+            planned_for=session.starts_at,
+            due_at=due_at,
+            expires_at=expires_at,
+            before_session=before_session,
+            attempts=0,
+            triggered_by="planner",
+            created_at=now,
+        )
+
+    @classmethod
+    def reminder_now(
+        cls,
+        session: Session,
+        *,
+        channel: str,
+        by: str,
+        now: datetime,
+        resend_of: int | None = None,
+        request_key: str | None = None,
+    ) -> Message:
+        """A session reminder outside the plan (a staff resend, an email fallback), claimed
+        by its maker to be sent at once."""
+        return cls(
+            session=session,
+            kind="session_reminder",
+            rule=None,
+            channel=channel,
+            status=MessageStatus.QUEUED,
+            reason="",
+            due_at=now,
+            expires_at=session.starts_at,
+            before_session=True,
+            attempts=0,
+            claimed_at=now,
+            triggered_by=by,
+            resend_of=resend_of,
+            request_key=request_key,
+            created_at=now,
+        )
 
 
 class MessageEvent(Base):

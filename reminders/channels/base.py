@@ -23,6 +23,14 @@ class PermanentError(ChannelError):
     """Trying again will not help (invalid number, unsubscribed, landline, rejected address)."""
 
 
+class OptedOut(PermanentError):
+    """The recipient unsubscribed at the provider (Twilio 21610: the number replied STOP)."""
+
+    def __init__(self, message: str, code: str | None = None, *, where: str) -> None:
+        super().__init__(message, code)
+        self.where = where  # in staff's words: "the number unsubscribed at Twilio"
+
+
 class UnknownOutcome(ChannelError):
     """The request may have reached the provider (a timeout after sending): never resend blindly."""
 
@@ -55,10 +63,4 @@ class Outgoing:
 class Channel(Protocol):
     def send(self, outgoing: Outgoing) -> str:
         """Send one message; return the provider's id (Twilio SID, Message-ID, file name)."""
-        ...
-
-
-class Reconcilable(Protocol):
-    def find_sent(self, to: str, since: datetime, body: str) -> str | None:
-        """The provider's id of a message with this body sent to `to` since `since`, if any."""
         ...

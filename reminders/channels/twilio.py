@@ -25,6 +25,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from reminders.channels.base import (
     ChannelError,
+    OptedOut,
     Outgoing,
     PermanentError,
     TransientError,
@@ -36,9 +37,28 @@ from reminders.config import Settings
 TRANSIENT_CODES = frozenset({20429, 30003, 30500, 30008})
 # Invalid number, STOP, not mobile, blocked, unknown number, landline, spam filter.
 PERMANENT_CODES = frozenset({21211, 21610, 21614, 21635, 30004, 30005, 30006, 30007})
+# "Attempt to send to unsubscribed recipient": the number replied STOP to Twilio.
+UNSUBSCRIBED = 21610
 MAX_VALIDITY_SECONDS = 36000
 # A patient gets a few messages a week: this many back covers any reconciliation window.
 RECONCILE_LOOKBACK = 100
+
+# Twilio's delivery statuses in the order a message goes through them; rank 3 is final.
+STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "canceled": 3,
+}
+# Statuses after which Twilio reports nothing more about a message.
+FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
+# Delivery errors meaning the number will not take SMS (unreachable, unknown, landline).
+CANNOT_RECEIVE_SMS = frozenset({"30003", "30005", "30006", "21614"})
 
 # Errors in which the request never left this machine, so a retry cannot duplicate it.
 _NEVER_SENT = (ConnectTimeout, ProxyError, SSLError, InvalidURL, MissingSchema, InvalidSchema)
@@ -140,6 +160,8 @@ def classify_twilio_error(exc: Exception) -> ChannelError:
     if status is None:
         # A bare TwilioException comes after the request went out (e.g. an unreadable page).
         return UnknownOutcome(text, code=code_text)
+    if code == UNSUBSCRIBED:
+        return OptedOut(text, code=code_text, where="the number unsubscribed at Twilio")
     if code in PERMANENT_CODES:
         return PermanentError(text, code=code_text)
     if status == 429 or status >= 500 or code in TRANSIENT_CODES:

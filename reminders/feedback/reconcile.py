@@ -7,7 +7,6 @@ One pass (the beat runs it every minute; `reminders tick` too):
   missing after `RETRY_GRACE` is planned again, once, unless it is too late to matter;
   a second unknown is left for staff;
 - an unknown email is left for staff: SMTP has no listing to ask;
-- `stale_sms()` lists sent SMS with no final delivery status a day later, for staff.
 """
 
 from __future__ import annotations
@@ -18,15 +17,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import joinedload
 
 from reminders import store
 from reminders.channels import channel_for
 from reminders.channels.base import ChannelError
 from reminders.config import Settings
 from reminders.journal import record
-from reminders.models import Message, MessageEvent, MessageStatus, Patient, Series, Session
-from reminders.sending.dispatch import release_stale
+from reminders.models import Message, MessageEvent, MessageStatus
+from reminders.sending.claims import release_stale
 
 # Give the provider a moment to list what it accepted; stop asking after a day.
 GRACE = timedelta(minutes=1)
@@ -35,11 +33,6 @@ HORIZON = timedelta(days=1)
 SKEW = timedelta(minutes=5)
 # Still not listed this long after the attempt: Twilio never accepted it.
 RETRY_GRACE = timedelta(minutes=10)
-# A sent SMS without delivered/undelivered/failed this long after: its callback got lost.
-STALE_AFTER = timedelta(days=1)
-# ...and staff stop hearing about it a week later, so the list does not grow for ever.
-STALE_WINDOW = timedelta(days=7)
-FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
 
 RETRIED = "not found at Twilio 10 minutes after the attempt: planned again (once)"
 SMS_FOR_STAFF = "not found at Twilio after one retry: left for staff, not resent"
@@ -57,19 +50,6 @@ class Reconciled:
     found: int = 0
     retried: int = 0
     for_staff: int = 0
-
-
-@dataclass(frozen=True)
-class StaleSMS:
-    """A sent SMS whose delivery Twilio never confirmed or denied, for Needs attention."""
-
-    message_id: int
-    patient_id: str  # the patient's external id
-    patient_name: str
-    kind: str
-    sent_at: datetime
-    provider_id: str | None
-    provider_status: str | None
 
 
 def reconcile(settings: Settings, now: datetime) -> Reconciled:
@@ -168,43 +148,3 @@ def _emails_for_staff(settings: Settings, now: datetime) -> int:
         for message in emails:
             record(db, message, MessageStatus.UNKNOWN, EMAIL_FOR_STAFF, now)
         return len(emails)
-
-
-def stale_sms(settings: Settings, now: datetime) -> list[StaleSMS]:
-    """Sent SMS with no final delivery status a day on (sent in the last week), oldest first.
-
-    Empty without a public URL: Twilio then has nowhere to report delivery.
-    """
-    if not settings.public_url:
-        return []
-    with store.transaction(settings.database_url) as db:
-        messages = db.scalars(
-            select(Message)
-            .where(
-                Message.status == MessageStatus.SENT,
-                Message.channel == "sms",
-                Message.sent_at <= now - STALE_AFTER,
-                Message.sent_at >= now - STALE_AFTER - STALE_WINDOW,
-                (Message.provider_status.is_(None))
-                | (Message.provider_status.not_in(FINAL_STATUSES)),
-            )
-            .options(
-                joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
-            )
-            .order_by(Message.sent_at, Message.id)
-        ).all()
-        return [_stale(message) for message in messages]
-
-
-def _stale(message: Message) -> StaleSMS:
-    patient: Patient = message.session.series.patient
-    assert message.sent_at is not None  # selected on it
-    return StaleSMS(
-        message_id=message.id,
-        patient_id=patient.external_id,
-        patient_name=f"{patient.first_name} {patient.last_name}",
-        kind=message.kind,
-        sent_at=message.sent_at,
-        provider_id=message.provider_id,
-        provider_status=message.provider_status,
-    )

@@ -1,9 +1,8 @@
-"""What Twilio tells us: delivery status callbacks, and the SMS replies patients send.
+"""The SMS replies patients send: stored once per MessageSid, classified, acted on (opt-out,
+opt-in, confirm, reschedule request) and answered at most once.
 
-Status only moves forward (queued < sending < sent < delivered; sent < undelivered/failed).
-A reply is stored once per MessageSid, classified, acted on (opt-out, opt-in, confirm,
-reschedule request) and answered at most once; staff see reschedule requests and free text.
-No web code here; nothing logged carries a phone number, a name or a message body.
+Staff see reschedule requests and free text (`staff.attention`). No web code here; nothing
+logged carries a phone number, a name or a message body.
 """
 
 from __future__ import annotations
@@ -23,134 +22,10 @@ from reminders import store
 from reminders.channels import channel_for
 from reminders.channels.base import ChannelError, Outgoing
 from reminders.config import Settings
-from reminders.intake.importer import replan_patients
-from reminders.journal import record
-from reminders.models import (
-    InboundMessage,
-    Message,
-    MessageStatus,
-    Patient,
-    Series,
-    Session,
-    SessionStatus,
-)
-from reminders.planning.planner import UPCOMING
-from reminders.sending.dispatch import send_claimed
+from reminders.models import UPCOMING, InboundMessage, Patient, Series, Session, SessionStatus
+from reminders.planning.consent import set_consent
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------- status callbacks
-
-# Twilio's statuses in the order a message goes through them; the last rank is final.
-_RANK = {
-    "accepted": 0,
-    "scheduled": 0,
-    "queued": 0,
-    "sending": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-    "canceled": 3,
-}
-_OURS = {
-    "sent": MessageStatus.SENT,
-    "delivered": MessageStatus.DELIVERED,
-    "undelivered": MessageStatus.UNDELIVERED,
-    "failed": MessageStatus.FAILED,
-}
-# Our states a callback may move on from; delivered, undelivered and failed never go back.
-_MOVABLE = (
-    MessageStatus.QUEUED,
-    MessageStatus.SENDING,
-    MessageStatus.UNKNOWN,
-    MessageStatus.SENT,
-)
-# The number will not take SMS (unreachable, unknown, landline): try the patient's email.
-FALLBACK_CODES = frozenset({"30003", "30005", "30006", "21614"})
-FALLBACK_BY = "sms-fallback"
-
-
-def apply_status(
-    settings: Settings, sid: str, status: str, error_code: str, now: datetime
-) -> str | None:
-    """Apply one status callback; returns what happened, for the log (None: unknown SID).
-
-    A permanent failure of a before-session SMS reminder sends it by email at once, once.
-    """
-    fallback: int | None = None
-    with store.transaction(settings.database_url) as db:
-        message = db.scalars(
-            select(Message).where(Message.provider_id == sid).with_for_update()
-        ).first()
-        if message is None:
-            return None
-        outcome = _advance(db, message, status.lower(), error_code, now)
-        if outcome == "moved" and _wants_fallback(message, error_code, now):
-            fallback = _plan_fallback(db, message, now)
-    if fallback is not None:
-        send_claimed(settings, [fallback], now)
-        return "moved, email fallback sent"
-    return outcome
-
-
-def _advance(db: DB, message: Message, status: str, error_code: str, now: datetime) -> str:
-    rank = _RANK.get(status)
-    if rank is None:
-        return "ignored"
-    if message.provider_status is not None and rank <= _RANK.get(message.provider_status, -1):
-        return "stale"
-    message.provider_status, message.provider_status_at = status, now
-    ours = _OURS.get(status)
-    if ours is None or ours == message.status or message.status not in _MOVABLE:
-        return "noted"
-    reason = f"Twilio: {status}" + (f" (error {error_code})" if error_code else "")
-    record(db, message, ours, reason, now, actor="twilio")
-    return "moved"
-
-
-def _wants_fallback(message: Message, error_code: str, now: datetime) -> bool:
-    if message.status not in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
-        return False
-    if error_code not in FALLBACK_CODES or message.channel != "sms":
-        return False
-    if message.kind != "session_reminder" or not message.before_session:
-        return False
-    session = message.session
-    patient = session.series.patient
-    upcoming = session.status in UPCOMING and session.starts_at > now
-    return upcoming and bool(patient.email) and not patient.email_opt_out
-
-
-def _plan_fallback(db: DB, sms: Message, now: datetime) -> int | None:
-    """A queued email copy of the SMS reminder, unless one was made already."""
-    earlier = db.scalar(
-        select(Message.id).where(Message.resend_of == sms.id, Message.triggered_by == FALLBACK_BY)
-    )
-    if earlier is not None:
-        return None
-    email = Message(
-        session=sms.session,
-        kind="session_reminder",
-        rule=None,
-        channel="email",
-        due_at=now,
-        expires_at=sms.session.starts_at,
-        before_session=True,
-        attempts=0,
-        claimed_at=now,
-        triggered_by=FALLBACK_BY,
-        resend_of=sms.id,
-        created_at=now,
-    )
-    db.add(email)
-    db.flush()
-    why = f"SMS reminder {sms.id} could not be delivered ({sms.reason}): sent by email instead"
-    record(db, email, MessageStatus.QUEUED, why, now)
-    return email.id
-
-
-# ---------------------------------------------------------------- inbound replies
 
 OPT_OUT_WORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "arret"}
@@ -159,7 +34,6 @@ OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "aide"})
 CONFIRM_WORDS = frozenset({"c"})
 RESCHEDULE_WORDS = frozenset({"r"})
-STAFF_INTENTS = ("reschedule", "other")
 
 # Short answers; never suggest replying CANCEL (Twilio would take it as an opt-out).
 REPLIES = {
@@ -270,7 +144,7 @@ def _act(
     language = inbound.patient.language if inbound.patient else "en"
     if intent in ("opt_out", "opt_in"):
         # A shared number (a family) is one Twilio subscriber: the choice covers everyone on it.
-        _set_sms_opt_out(db, settings, patients, intent == "opt_out", now)
+        set_consent(db, settings, patients, now, sms_opt_out=intent == "opt_out")
         # Twilio answers its own keywords; ARRET is ours to confirm.
         french_stop = normalise(inbound.body) == "arret"
         return _text(settings, "fr", "opt_out", None) if french_stop else None
@@ -286,16 +160,6 @@ def _act(
     if _replied_today(db, settings, inbound.from_phone, now):
         return None
     return _text(settings, language, "other", None)
-
-
-def _set_sms_opt_out(
-    db: DB, settings: Settings, patients: list[Patient], value: bool, now: datetime
-) -> None:
-    for patient in patients:
-        patient.sms_opt_out = value
-    if patients:
-        db.flush()
-        replan_patients(db, settings, patients, now)
 
 
 def _next_session(db: DB, patients: list[Patient], now: datetime) -> Session | None:
@@ -352,59 +216,3 @@ def _answer(settings: Settings, reply: Reply, now: datetime) -> None:
             inbound = db.get(InboundMessage, reply.inbound_id)
             if inbound is not None:
                 inbound.auto_reply = None
-
-
-# ---------------------------------------------------------------- for staff
-
-
-@dataclass(frozen=True)
-class StaffReply:
-    id: int
-    received_at: datetime
-    from_phone: str
-    body: str
-    intent: str
-    patient_id: str | None
-    patient_name: str
-    session_id: str | None
-    session_at: datetime | None
-    auto_reply: str | None
-
-
-def unhandled(settings: Settings, limit: int = 200) -> list[StaffReply]:
-    """Reschedule requests and free text nobody has dealt with yet, newest first."""
-    with store.transaction(settings.database_url) as db:
-        found = db.scalars(
-            select(InboundMessage)
-            .where(InboundMessage.intent.in_(STAFF_INTENTS), InboundMessage.handled_at.is_(None))
-            .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
-            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-            .limit(limit)
-        ).all()
-        return [_staff_reply(inbound) for inbound in found]
-
-
-def _staff_reply(inbound: InboundMessage) -> StaffReply:
-    patient, session = inbound.patient, inbound.session
-    return StaffReply(
-        id=inbound.id,
-        received_at=inbound.received_at,
-        from_phone=inbound.from_phone,
-        body=inbound.body,
-        intent=inbound.intent,
-        patient_id=patient.external_id if patient else None,
-        patient_name=f"{patient.first_name} {patient.last_name}".strip() if patient else "",
-        session_id=session.external_id if session else None,
-        session_at=session.starts_at if session else None,
-        auto_reply=inbound.auto_reply,
-    )
-
-
-def mark_handled(settings: Settings, inbound_id: int, by: str, now: datetime) -> bool:
-    """Take a reply off the staff list; False if there is no such reply or it was handled."""
-    with store.transaction(settings.database_url) as db:
-        inbound = db.get(InboundMessage, inbound_id)
-        if inbound is None or inbound.handled_at is not None:
-            return False
-        inbound.handled_at, inbound.handled_by = now, by
-        return True

@@ -1,77 +1,17 @@
-"""How a patient stops follow-up emails (CASL: every such message offers a way out).
+"""A patient's click on an unsubscribe link: stop follow-up emails, or all email.
 
-With a public address and a secret key the way out is a signed link to this service
-(`/unsubscribe/TOKEN`), offered in the footer and as an RFC 8058 one-click
-`List-Unsubscribe` header. Without them it falls back to an email to the clinic.
+The link itself is made and checked in `wording.unsubscribe_links`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
-from urllib.parse import quote
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session as DB
 
 from reminders import store
 from reminders.config import Settings
-from reminders.intake.importer import replan_patients
 from reminders.models import Patient
-
-# Separates the signatures of unsubscribe links from anything else signed with the key.
-_PURPOSE = b"unsubscribe:"
-
-
-def unsubscribe_url(settings: Settings, patient: Patient) -> str:
-    """The patient's signed https link, else a mailto: link, else "" (no address at all)."""
-    if signed_links(settings):
-        return f"{settings.public_url.rstrip('/')}/unsubscribe/{make_token(settings, patient)}"
-    return _mailto(settings)
-
-
-def unsubscribe_headers(settings: Settings, patient: Patient) -> dict[str, str]:
-    """RFC 2369 `List-Unsubscribe`, plus RFC 8058 one-click when the link is ours."""
-    mailto = _mailto(settings)
-    if not signed_links(settings):
-        return {"List-Unsubscribe": f"<{mailto}>"} if mailto else {}
-    links = [unsubscribe_url(settings, patient), *([mailto] if mailto else [])]
-    return {
-        "List-Unsubscribe": ", ".join(f"<{link}>" for link in links),
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-
-
-def signed_links(settings: Settings) -> bool:
-    return bool(settings.public_url and settings.secret_key)
-
-
-def make_token(settings: Settings, patient: Patient) -> str:
-    """The patient's external id and its HMAC-SHA256; no expiry (CASL: valid >= 60 days)."""
-    name = patient.external_id.encode()
-    return f"{_b64(name)}.{_b64(_signature(settings, name))}"
-
-
-def patient_of(settings: Settings, token: str) -> str | None:
-    """The external id a token names, or None when it was not signed with our key."""
-    if not settings.secret_key:
-        return None
-    encoded, _, signature = token.partition(".")
-    try:
-        name, sent = _unb64(encoded), _unb64(signature)
-    except (binascii.Error, ValueError):
-        return None
-    if not hmac.compare_digest(sent, _signature(settings, name)):
-        return None
-    try:
-        return name.decode()
-    except UnicodeDecodeError:
-        return None
+from reminders.planning.consent import patient_by_id, set_consent
 
 
 @dataclass(frozen=True)
@@ -85,7 +25,7 @@ class Subscription:
 
 def subscription(settings: Settings, external_id: str) -> Subscription | None:
     with store.transaction(settings.database_url) as db:
-        patient = _patient(db, external_id)
+        patient = patient_by_id(db, external_id)
         return None if patient is None else _subscription(patient)
 
 
@@ -97,43 +37,17 @@ def unsubscribe(
     None when the patient is gone. Opting out twice is harmless; nothing here opts back in.
     """
     with store.transaction(settings.database_url) as db:
-        patient = _patient(db, external_id, lock=True)
+        patient = patient_by_id(db, external_id, lock=True)
         if patient is None:
             return None
-        patient.followup_email_opt_out = True
-        if scope == "all":
-            patient.email_opt_out = True
-        replan_patients(db, settings, [patient], now)
+        everything = True if scope == "all" else None
+        set_consent(
+            db, settings, [patient], now, followup_email_opt_out=True, email_opt_out=everything
+        )
         return _subscription(patient)
-
-
-def _patient(db: DB, external_id: str, *, lock: bool = False) -> Patient | None:
-    query = select(Patient).where(Patient.external_id == external_id)
-    return db.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 def _subscription(patient: Patient) -> Subscription:
     reminders = not patient.email_opt_out
     followups = reminders and not patient.followup_email_opt_out
     return Subscription(patient.language, followups, reminders)
-
-
-def _mailto(settings: Settings) -> str:
-    address = settings.clinic.email or parseaddr(settings.email_from)[1]
-    if not address:
-        return ""
-    return f"mailto:{address}?subject={quote('unsubscribe')}"
-
-
-def _signature(settings: Settings, name: bytes) -> bytes:
-    return hmac.new(settings.secret_key.encode(), _PURPOSE + name, hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    if not text:
-        raise ValueError("empty")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

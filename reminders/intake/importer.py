@@ -13,14 +13,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import selectinload
 
 from reminders import store
 from reminders.config import Settings
 from reminders.intake.schedule_file import PATIENT_COLUMNS, Problem, ScheduleError, ScheduleRow
 from reminders.models import Patient, Series, Session
-from reminders.planning.followups import plan_followups
-from reminders.planning.planner import plan_session
+from reminders.planning.planner import replan_patients
 
 OPT_OUT_COLUMNS = ("sms_opt_out", "email_opt_out")
 CONTACT_COLUMNS = tuple(c for c in PATIENT_COLUMNS if c not in OPT_OUT_COLUMNS)
@@ -194,39 +192,3 @@ def import_schedule(
         db.rollback()
         db.close()
     return summary
-
-
-def replan_patients(db: DB, settings: Settings, patients: Iterable[Patient], now: datetime) -> int:
-    """Re-plan every session and series of these patients: reminders, then follow-ups.
-
-    A change to a patient (contact, opt-out) or to any of their sessions reaches every
-    unsent message this way. Returns the planned rows changed.
-    """
-    changed = 0
-    with db.no_autoflush:
-        sessions = _patients_sessions(db, patients)
-        for session in sessions:
-            changed += plan_session(db, settings, session, now)
-        for series in {session.series.id: session.series for session in sessions}.values():
-            changed += plan_followups(db, settings, series, now)
-    return changed
-
-
-def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
-    """Every session of the imported patients: a contact change reaches them all."""
-    ids = sorted(patient.id for patient in patients)
-    sessions: list[Session] = []
-    for start in range(0, len(ids), CHUNK):
-        sessions.extend(
-            db.scalars(
-                select(Session)
-                .join(Series)
-                .where(Series.patient_id.in_(ids[start : start + CHUNK]))
-                .options(
-                    selectinload(Session.messages),
-                    selectinload(Session.series).selectinload(Series.sessions),
-                )
-                .order_by(Session.id)
-            )
-        )
-    return sessions

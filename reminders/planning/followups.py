@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session as DB
 from reminders import store
 from reminders.config import Settings
 from reminders.journal import record
+from reminders.kinds import FOLLOW_UPS
 from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
 from reminders.planning.quiet_hours import sms_due, wall_clock_shift
 from reminders.planning.standing import SeriesStatus, Standing, assess
 
-KINDS = ("aftercare", "rebook_nudge", "missed_session", "series_complete")
 WAITING = (SeriesStatus.ACTIVE, SeriesStatus.DRIFTING)
 
 Key = tuple[int, str, datetime]
@@ -159,7 +159,7 @@ def plan_followups(db: DB, settings: Settings, series: Series, now: datetime) ->
     changed = 0
     for session in series.sessions:
         for message in session.messages:
-            if message.kind not in KINDS or message.planned_for is None:
+            if message.kind not in FOLLOW_UPS or message.planned_for is None:
                 continue
             plan = plans.pop((session.id, message.rule or "", message.planned_for), None)
             if plan is not None:
@@ -191,20 +191,15 @@ def _keep(db: DB, message: Message, plan: FollowUp, now: datetime) -> int:
 
 
 def _insert(db: DB, plan: FollowUp, now: datetime) -> None:
-    message = Message(
-        session=plan.session,
+    message = Message.planned(
+        plan.session,
         kind=plan.kind,
         rule=plan.rule,
         channel=plan.channel,
-        status=MessageStatus.PLANNED,
-        reason="",
-        planned_for=plan.session.starts_at,
         due_at=plan.due_at,
         expires_at=plan.expires_at,
         before_session=False,
-        attempts=0,
-        triggered_by="planner",
-        created_at=now,
+        now=now,
     )
     db.add(message)
     record(db, message, MessageStatus.PLANNED, f"follow-up {plan.kind}", now)

@@ -7,18 +7,21 @@ or closed by the dispatcher are never touched here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
+from sqlalchemy.orm import selectinload
 
 from reminders.config import ReminderRule, Settings
 from reminders.journal import record
-from reminders.models import Message, MessageStatus, Patient, Session, SessionStatus
-from reminders.planning.followups import KINDS as FOLLOW_UPS
+from reminders.kinds import FOLLOW_UPS
+from reminders.models import UPCOMING, Message, MessageStatus, Patient, Series, Session
+from reminders.planning.followups import plan_followups
 from reminders.planning.quiet_hours import sms_due, wall_clock_shift
 
-UPCOMING = (SessionStatus.BOOKED, SessionStatus.CONFIRMED)
 AFTER_SESSION_SHELF_LIFE = timedelta(days=1)
 
 
@@ -110,20 +113,55 @@ def _keep(db: DB, message: Message, plan: Plan, now: datetime) -> int:
 
 
 def _insert(db: DB, session: Session, plan: Plan, now: datetime) -> None:
-    message = Message(
-        session=session,
+    message = Message.planned(
+        session,
         kind=plan.rule.kind,
         rule=plan.rule.name,
         channel=plan.rule.channel,
-        status=MessageStatus.PLANNED,
-        reason="",
-        planned_for=plan.planned_for,
         due_at=plan.due_at,
         expires_at=plan.expires_at,
         before_session=plan.rule.before_session,
-        attempts=0,
-        triggered_by="planner",
-        created_at=now,
+        now=now,
     )
     db.add(message)
     record(db, message, MessageStatus.PLANNED, f"rule {plan.rule.name}", now)
+
+
+# Keeps each `IN (...)` well under SQLite's limit on bound parameters.
+CHUNK = 5000
+
+
+def replan_patients(db: DB, settings: Settings, patients: Iterable[Patient], now: datetime) -> int:
+    """Re-plan every session and series of these patients: reminders, then follow-ups.
+
+    A change to a patient (contact, opt-out) or to any of their sessions reaches every
+    unsent message this way. Returns the planned rows changed.
+    """
+    changed = 0
+    with db.no_autoflush:
+        sessions = _patients_sessions(db, patients)
+        for session in sessions:
+            changed += plan_session(db, settings, session, now)
+        for series in {session.series.id: session.series for session in sessions}.values():
+            changed += plan_followups(db, settings, series, now)
+    return changed
+
+
+def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
+    """Every session of the imported patients: a contact change reaches them all."""
+    ids = sorted(patient.id for patient in patients)
+    sessions: list[Session] = []
+    for start in range(0, len(ids), CHUNK):
+        sessions.extend(
+            db.scalars(
+                select(Session)
+                .join(Series)
+                .where(Series.patient_id.in_(ids[start : start + CHUNK]))
+                .options(
+                    selectinload(Session.messages),
+                    selectinload(Session.series).selectinload(Series.sessions),
+                )
+                .order_by(Session.id)
+            )
+        )
+    return sessions

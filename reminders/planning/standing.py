@@ -8,10 +8,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from reminders.config import Settings
-from reminders.models import Series, Session, SessionStatus
+from reminders.models import UPCOMING, Series, Session, SessionStatus
 from reminders.planning.quiet_hours import wall_clock_shift
-
-BOOKED = (SessionStatus.BOOKED, SessionStatus.CONFIRMED)
 
 
 class SeriesStatus(StrEnum):
@@ -72,7 +70,7 @@ def assess(settings: Settings, series: Series, now: datetime) -> Standing:
     interval = followups.interval_for(series.treatment, series.target_interval_days)
     sessions = sorted(series.sessions, key=lambda s: s.starts_at)
     completed = [s for s in sessions if s.status == SessionStatus.COMPLETED]
-    upcoming = [s for s in sessions if s.status in BOOKED and s.starts_at > now]
+    upcoming = [s for s in sessions if s.status in UPCOMING and s.starts_at > now]
     gaps = [(start, s) for s in sessions if (start := gap_start(s)) is not None and start <= now]
     gap_since, last_visit = max(gaps, key=lambda g: g[0]) if gaps else (None, None)
     final = final_session(series)

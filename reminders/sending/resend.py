@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session as DB
 from reminders import store
 from reminders.config import Settings
 from reminders.journal import record
-from reminders.models import Message, MessageStatus, Session
-from reminders.planning.planner import UPCOMING
+from reminders.models import UPCOMING, Message, MessageStatus, Session
 from reminders.sending.dispatch import send_claimed
 
 LIMIT_WINDOW = timedelta(hours=24)
@@ -48,19 +47,8 @@ def resend(
         if earlier is not None:
             return earlier
         _check(settings, db, session, channel, now)
-        message = Message(
-            session=session,
-            kind="session_reminder",
-            rule=None,
-            channel=channel,
-            due_at=now,
-            expires_at=session.starts_at,
-            before_session=True,
-            attempts=0,
-            claimed_at=now,
-            triggered_by=by,
-            created_at=now,
-            request_key=request_key,
+        message = Message.reminder_now(
+            session, channel=channel, by=by, now=now, request_key=request_key
         )
         db.add(message)
         db.flush()

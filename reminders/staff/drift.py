@@ -10,11 +10,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import MessageStatus, Series, Session
-from reminders.planning.followups import KINDS
+from reminders.kinds import FOLLOW_UPS
+from reminders.models import WENT_OUT, Series, Session
 from reminders.planning.standing import SeriesStatus, assess
-
-DELIVERED = (MessageStatus.SENT, MessageStatus.DELIVERED)
 
 
 def drifting(settings: Settings, now: datetime) -> list[dict[str, Any]]:
@@ -38,7 +36,7 @@ def _record(series: Series, last: Session, overdue: int) -> dict[str, Any]:
         (m.sent_at.isoformat(), m.kind, m.channel)
         for s in series.sessions
         for m in s.messages
-        if m.kind in KINDS and m.status in DELIVERED and m.sent_at is not None
+        if m.kind in FOLLOW_UPS and m.status in WENT_OUT and m.sent_at is not None
     )
     return {
         "patient_id": patient.external_id,

@@ -10,10 +10,7 @@ from sqlalchemy.orm import contains_eager
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import Message, MessageStatus, Patient, Series, Session
-from reminders.planning.planner import UPCOMING
-
-OPEN = (MessageStatus.PLANNED, MessageStatus.QUEUED)
+from reminders.models import UPCOMING, WAITING, Message, Patient, Series, Session
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -94,7 +91,7 @@ def preview(settings: Settings, now: datetime, days: float) -> list[dict[str, An
     query = (
         with_patient(select(Message))
         .where(
-            Message.status.in_(OPEN),
+            Message.status.in_(WAITING),
             Message.due_at <= now + timedelta(days=days),
             Session.status.in_(UPCOMING),
         )

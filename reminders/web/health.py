@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session as DB
 
 from reminders import store
 from reminders.config import CHANNELS, Settings
-from reminders.models import Message
-from reminders.staff.message_log import OPEN
+from reminders.models import WAITING, Message
 from reminders.web.auth import now_of, settings_of
 from reminders.web.schemas import HealthOut
 
@@ -148,7 +147,7 @@ def _message_counts(db: DB) -> list[str]:
 def _due_unsent(db: DB, now: datetime) -> list[str]:
     count, oldest = db.execute(
         select(func.count(Message.id), func.min(Message.due_at)).where(
-            Message.status.in_(OPEN), Message.due_at <= now
+            Message.status.in_(WAITING), Message.due_at <= now
         )
     ).one()
     lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0

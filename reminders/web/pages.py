@@ -24,13 +24,21 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from reminders import store
 from reminders.config import CHANNELS, Settings, format_offset
-from reminders.feedback import replies
-from reminders.feedback.reconcile import stale_sms
-from reminders.intake.importer import replan_patients
-from reminders.models import Message, MessageStatus, Patient, Series, Session, SessionStatus
-from reminders.planning.planner import UPCOMING, why_not
+from reminders.models import (
+    PROBLEMS,
+    UPCOMING,
+    Message,
+    MessageStatus,
+    Patient,
+    Series,
+    Session,
+    SessionStatus,
+)
+from reminders.planning.consent import patient_by_id, set_consent
+from reminders.planning.planner import why_not
 from reminders.planning.standing import Standing, assess
 from reminders.sending.resend import ResendRefused, resend
+from reminders.staff import attention
 from reminders.staff.accounts import ROLES, AccountError, StaffUser, add_user, list_users
 from reminders.staff.drift import drifting
 from reminders.staff.message_log import as_record
@@ -46,7 +54,6 @@ WINDOW_DAYS = 14  # the sessions page shows the chosen day and this many after i
 PAGE_SIZE = 50
 ATTENTION_LIMIT = 200
 MAX_REASON = 200  # a resend's reason, as the form's maxlength
-PROBLEM_STATUSES = (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.UNKNOWN)
 # preview_template() puts this line between an email's text part and its HTML part.
 _HTML_SEPARATOR = "\n" + "-" * 30 + " HTML\n"
 
@@ -628,7 +635,7 @@ def attention_page(request: Request, user: Staff) -> HTMLResponse:
     newest = func.coalesce(Message.sent_at, Message.attempted_at, Message.due_at)
     query = (
         select(Message)
-        .where(Message.status.in_(PROBLEM_STATUSES))
+        .where(Message.status.in_(PROBLEMS))
         .options(_with_patient())
         .order_by(newest.desc(), Message.id.desc())
         .limit(ATTENTION_LIMIT)
@@ -641,10 +648,10 @@ def attention_page(request: Request, user: Staff) -> HTMLResponse:
         user=user,
         problems=problems,
         limit=ATTENTION_LIMIT,
-        replies=[_reply_row(r, zone) for r in replies.unhandled(settings, ATTENTION_LIMIT)],
+        replies=[_reply_row(r, zone) for r in attention.unhandled(settings, ATTENTION_LIMIT)],
         unconfirmed=[
             {**asdict(sms), "sent_at": _local(sms.sent_at, zone)}
-            for sms in stale_sms(settings, now)
+            for sms in attention.stale_sms(settings, now)
         ],
         drifting=[_drift_row(record, zone) for record in drifting(settings, now)],
         here=_here(request),
@@ -652,7 +659,7 @@ def attention_page(request: Request, user: Staff) -> HTMLResponse:
     )
 
 
-def _reply_row(reply: replies.StaffReply, zone: ZoneInfo) -> dict[str, Any]:
+def _reply_row(reply: attention.StaffReply, zone: ZoneInfo) -> dict[str, Any]:
     return {
         **asdict(reply),
         "received_at": _local(reply.received_at, zone),
@@ -663,7 +670,7 @@ def _reply_row(reply: replies.StaffReply, zone: ZoneInfo) -> dict[str, Any]:
 @router.post("/attention/replies/{inbound_id}/handled", dependencies=[CsrfChecked])
 def mark_reply_handled(request: Request, user: Staff, inbound_id: int) -> Response:
     """Staff called the patient back (or read the text): off the list, with who and when."""
-    if replies.mark_handled(settings_of(request), inbound_id, user.name, now_of(request)):
+    if attention.mark_handled(settings_of(request), inbound_id, user.name, now_of(request)):
         _flash(request, "notice", "Marked as handled.")
     else:
         _flash(request, "error", "That reply was already handled or does not exist.")
@@ -815,12 +822,10 @@ def _set_opt_outs(
 ) -> int | None:
     """Set the patient's opt-outs and re-plan their sessions, as an import would; rows changed."""
     with store.transaction(settings.database_url) as db:
-        patient = db.scalars(select(Patient).where(Patient.external_id == patient_id)).one_or_none()
+        patient = patient_by_id(db, patient_id)
         if patient is None:
             return None
-        patient.sms_opt_out, patient.email_opt_out = sms, email
-        db.flush()
-        return replan_patients(db, settings, [patient], now)
+        return set_consent(db, settings, [patient], now, sms_opt_out=sms, email_opt_out=email)
 
 
 @router.get("/admin/policy", response_class=HTMLResponse)

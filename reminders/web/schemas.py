@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from reminders.config import Channel
+from reminders.config import ChannelName
 from reminders.intake.schedule_file import (
     MAX_DURATION_MINUTES,
     MAX_INTERVAL_DAYS,
@@ -126,7 +126,7 @@ class ImportOut(BaseModel):
 class ResendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel: Channel
+    channel: ChannelName
     by: Actor = Field(description="Who asks for the resend; recorded in the message's history.")
     reason: Note = ""
     request_key: RequestKey | None = Field(
@@ -141,7 +141,7 @@ class MessageFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: MessageStatus | Absent = None
-    channel: Channel | Absent = None
+    channel: ChannelName | Absent = None
     kind: Short | Absent = Field(None, description="session_reminder, aftercare, rebook_nudge, ...")
     session_id: ExternalId | Absent = None
     patient_id: ExternalId | Absent = None
@@ -182,7 +182,7 @@ class MessageOut(BaseModel):
     series_id: str
     kind: str
     rule: str | None = Field(description="The reminder rule that planned it; null for a resend.")
-    channel: Channel
+    channel: ChannelName
     status: MessageStatus
     reason: str
     due_at: datetime

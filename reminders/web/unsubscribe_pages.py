@@ -14,9 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from reminders.feedback.unsubscribe import Subscription, patient_of, subscription, unsubscribe
+from reminders.feedback.unsubscribe import Subscription, subscription, unsubscribe
 from reminders.web.auth import now_of, settings_of
 from reminders.web.render import templates
+from reminders.wording.unsubscribe_links import patient_of
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 
-from reminders.feedback import replies
+from reminders.feedback import delivery, replies
 from reminders.web.auth import now_of, settings_of
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def status_callback(request: Request, form: TwilioForm) -> Response:
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     code = form.get("ErrorCode", "")
     outcome = await run_in_threadpool(
-        replies.apply_status, settings_of(request), sid, status, code, now_of(request)
+        delivery.apply_status, settings_of(request), sid, status, code, now_of(request)
     )
     log.info("Twilio status %s for %s: %s", status, sid, outcome or "unknown message")
     return Response(status_code=204)

@@ -17,14 +17,15 @@ from reminders.feedback.reconcile import (
     SMS_TOO_LATE,
     reconcile,
     reconcile_unknown,
-    stale_sms,
 )
 from reminders.models import Message, MessageEvent, Patient
-from reminders.sending.dispatch import Report, claim_due, prepare
+from reminders.sending.claims import claim_due
+from reminders.sending.dispatch import Report, prepare
+from reminders.staff.attention import stale_sms
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import Clinic, local, reminders_only, row
-from tests.test_exactly_once import provider_clinic
+from tests.sending.test_exactly_once import provider_clinic
 
 BOOKED = local("2026-03-01 09:00")
 REMINDER_DUE = local("2026-03-09 14:00")  # sms-24h before the 2026-03-10 14:00 session

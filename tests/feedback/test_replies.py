@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from reminders import store
 from reminders.config import Settings
-from reminders.feedback.replies import apply_status, classify, normalise, receive
+from reminders.feedback.delivery import apply_status
+from reminders.feedback.replies import classify, normalise, receive
 from reminders.models import InboundMessage, Patient
 from tests.harness import Clinic, local, reminders_only, row
 

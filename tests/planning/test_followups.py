@@ -76,7 +76,8 @@ def test_booking_the_next_session_withdraws_the_nudges(clinic: Clinic) -> None:
 
 def test_a_nudge_already_claimed_is_skipped_when_a_booking_arrives(clinic: Clinic) -> None:
     from reminders import store
-    from reminders.sending.dispatch import claim_due, send_claimed
+    from reminders.sending.claims import claim_due
+    from reminders.sending.dispatch import send_claimed
 
     done = visit(1, "2026-03-03T14:00", "completed")
     clinic.import_rows([done], local("2026-03-03 18:00"))

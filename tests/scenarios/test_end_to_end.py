@@ -18,7 +18,7 @@ import redis
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
 from tests.harness import row, write_csv
-from tests.test_exactly_once import provider_env
+from tests.sending.test_exactly_once import provider_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -102,7 +102,8 @@ def test_a_cancellation_withdraws_the_planned_reminders(clinic: Clinic) -> None:
 
 
 def test_a_session_cancelled_after_its_reminder_was_claimed_is_skipped(clinic: Clinic) -> None:
-    from reminders.sending.dispatch import claim_due, send_claimed
+    from reminders.sending.claims import claim_due
+    from reminders.sending.dispatch import send_claimed
 
     clinic.import_rows([row()], BOOKED)
     now = local("2026-03-07 14:00")

@@ -13,7 +13,8 @@ import pytest
 from reminders import store
 from reminders.channels import channel_for
 from reminders.config import Settings
-from reminders.sending.dispatch import Report, claim_due, deliver, prepare
+from reminders.sending.claims import claim_due
+from reminders.sending.dispatch import Report, deliver, prepare
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.harness import Clinic, local, row

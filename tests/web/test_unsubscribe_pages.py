@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from reminders import store
 from reminders.config import Settings
-from reminders.feedback.unsubscribe import make_token
 from reminders.models import Patient
+from reminders.wording.unsubscribe_links import make_token
 from tests.harness import Clinic, local, row
 
 

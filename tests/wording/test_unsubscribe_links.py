@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from reminders import store
 from reminders.config import Settings
-from reminders.feedback.unsubscribe import (
+from reminders.models import Patient
+from reminders.wording.unsubscribe_links import (
     make_token,
     patient_of,
     unsubscribe_headers,
     unsubscribe_url,
 )
-from reminders.models import Patient
 from tests.harness import Clinic, local, row
 
 PUBLIC = "https://reminders.clinic.example"

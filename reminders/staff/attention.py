@@ -1,0 +1,127 @@
+"""What Needs attention lists: patient replies nobody has handled, and sent SMS whose
+delivery Twilio never confirmed or denied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from reminders import store
+from reminders.channels.twilio import FINAL_STATUSES
+from reminders.config import Settings
+from reminders.models import InboundMessage, Message, MessageStatus, Patient, Series, Session
+
+STAFF_INTENTS = ("reschedule", "other")
+# A sent SMS without delivered/undelivered/failed this long after: its callback got lost.
+STALE_AFTER = timedelta(days=1)
+# ...and staff stop hearing about it a week later, so the list does not grow for ever.
+STALE_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class StaffReply:
+    id: int
+    received_at: datetime
+    from_phone: str
+    body: str
+    intent: str
+    patient_id: str | None
+    patient_name: str
+    session_id: str | None
+    session_at: datetime | None
+    auto_reply: str | None
+
+
+def unhandled(settings: Settings, limit: int = 200) -> list[StaffReply]:
+    """Reschedule requests and free text nobody has dealt with yet, newest first."""
+    with store.transaction(settings.database_url) as db:
+        found = db.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.intent.in_(STAFF_INTENTS), InboundMessage.handled_at.is_(None))
+            .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(limit)
+        ).all()
+        return [_staff_reply(inbound) for inbound in found]
+
+
+def _staff_reply(inbound: InboundMessage) -> StaffReply:
+    patient, session = inbound.patient, inbound.session
+    return StaffReply(
+        id=inbound.id,
+        received_at=inbound.received_at,
+        from_phone=inbound.from_phone,
+        body=inbound.body,
+        intent=inbound.intent,
+        patient_id=patient.external_id if patient else None,
+        patient_name=f"{patient.first_name} {patient.last_name}".strip() if patient else "",
+        session_id=session.external_id if session else None,
+        session_at=session.starts_at if session else None,
+        auto_reply=inbound.auto_reply,
+    )
+
+
+def mark_handled(settings: Settings, inbound_id: int, by: str, now: datetime) -> bool:
+    """Take a reply off the staff list; False if there is no such reply or it was handled."""
+    with store.transaction(settings.database_url) as db:
+        inbound = db.get(InboundMessage, inbound_id)
+        if inbound is None or inbound.handled_at is not None:
+            return False
+        inbound.handled_at, inbound.handled_by = now, by
+        return True
+
+
+@dataclass(frozen=True)
+class StaleSMS:
+    """A sent SMS whose delivery Twilio never confirmed or denied, for Needs attention."""
+
+    message_id: int
+    patient_id: str  # the patient's external id
+    patient_name: str
+    kind: str
+    sent_at: datetime
+    provider_id: str | None
+    provider_status: str | None
+
+
+def stale_sms(settings: Settings, now: datetime) -> list[StaleSMS]:
+    """Sent SMS with no final delivery status a day on (sent in the last week), oldest first.
+
+    Empty without a public URL: Twilio then has nowhere to report delivery.
+    """
+    if not settings.public_url:
+        return []
+    with store.transaction(settings.database_url) as db:
+        messages = db.scalars(
+            select(Message)
+            .where(
+                Message.status == MessageStatus.SENT,
+                Message.channel == "sms",
+                Message.sent_at <= now - STALE_AFTER,
+                Message.sent_at >= now - STALE_AFTER - STALE_WINDOW,
+                (Message.provider_status.is_(None))
+                | (Message.provider_status.not_in(FINAL_STATUSES)),
+            )
+            .options(
+                joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
+            )
+            .order_by(Message.sent_at, Message.id)
+        ).all()
+        return [_stale(message) for message in messages]
+
+
+def _stale(message: Message) -> StaleSMS:
+    patient: Patient = message.session.series.patient
+    assert message.sent_at is not None  # selected on it
+    return StaleSMS(
+        message_id=message.id,
+        patient_id=patient.external_id,
+        patient_name=f"{patient.first_name} {patient.last_name}",
+        kind=message.kind,
+        sent_at=message.sent_at,
+        provider_id=message.provider_id,
+        provider_status=message.provider_status,
+    )
