@@ -149,12 +149,17 @@ def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_pat
         [sys.executable, "-m", "reminders.cli", "run"], env, tmp_path, tmp_path / "run.log"
     )
     outbox = tmp_path / "outbox"
+
+    def sent() -> list[dict[str, object]]:
+        listed = cli(env, tmp_path, "messages", "--json")
+        return [m for m in json.loads(listed.stdout) if m["status"] == "sent"]
+
     try:
         wait_for(lambda: len(list(outbox.glob("*.eml"))) >= 2, 60, "demo emails in the outbox")
+        # A file is written just before its row records the send: wait for the records.
+        wait_for(lambda: len(sent()) >= len(list(outbox.iterdir())), 30, "sends recorded")
     finally:
         stop(service)
 
-    listed = cli(env, tmp_path, "messages", "--json")
-    sent = [m for m in json.loads(listed.stdout) if m["status"] == "sent"]
     files = list(outbox.iterdir())
-    assert len(sent) == len(files) >= 2, (tmp_path / "run.log").read_text()
+    assert len(sent()) == len(files) >= 2, (tmp_path / "run.log").read_text()
