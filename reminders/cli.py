@@ -165,10 +165,14 @@ def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
         print("templates preview: name a kind, e.g. aftercare", file=sys.stderr)
         return 2
     try:
-        print(preview_template(settings, args.kind, args.channel, args.lang))
+        preview = preview_template(settings, args.kind, args.channel, args.lang)
     except TemplateProblem as exc:
         print(f"templates preview: {exc}", file=sys.stderr)
         return 1
+    if preview.sms is not None:
+        print(f"{preview.text}\n\n[{preview.sms.describe()}]\n")
+    else:  # the subject, the text part, then the HTML after a separator line
+        print(f"Subject: {preview.subject}\n\n{preview.text}\n{'-' * 30} HTML\n{preview.html}")
     return 0
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from reminders import store
 from reminders.cli import main
 from reminders.models import Message, Patient, Session
+from reminders.wording import sms_text
 from tests.harness import row, write_csv
 
 Run = Callable[..., tuple[int, str, str]]
@@ -203,3 +204,32 @@ def test_a_real_backend_without_credentials_names_the_missing_variable(
 
     assert code == 2
     assert "REMINDERS_TWILIO_ACCOUNT_SID" in err and "REMINDERS_TWILIO_AUTH_TOKEN" in err
+
+
+def test_templates_preview_prints_the_subject_the_text_and_the_html(run: Run) -> None:
+    code, out, _ = run("templates", "preview", "aftercare", "--channel", "email")
+
+    assert code == 0
+    assert out.startswith("Subject: Calgary Integrative Medicine: after your session")
+    head, html = out.split("\n" + "-" * 30 + " HTML\n")
+    _subject, text = head.split("\n\n", 1)
+    assert "Dear Marie," in text and "3 of 6" in text
+    assert "Unsubscribe from these follow-up emails" in text
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+
+
+def test_templates_preview_prints_an_sms_with_its_encoding_length_and_segments(run: Run) -> None:
+    code, out, _ = run("templates", "preview", "missed_session", "--channel", "sms", "--lang", "fr")
+
+    assert code == 0
+    assert out.endswith("]\n\n")
+    text, sizes = out.rstrip().rsplit("\n\n", 1)
+    assert "Répondez STOP" in text
+    assert sizes == f"[GSM-7  {sms_text.length(text)} chars  {sms_text.segments(text)} segments]"
+
+
+def test_templates_preview_names_a_kind_that_does_not_exist(run: Run) -> None:
+    code, out, err = run("templates", "preview", "birthday")
+
+    assert (code, out) == (1, "")
+    assert "templates preview: template birthday: unknown kind 'birthday'" in err

@@ -24,6 +24,7 @@ from reminders.channels.base import ChannelError, Outgoing
 from reminders.config import Settings
 from reminders.models import UPCOMING, InboundMessage, Patient, Series, Session, SessionStatus
 from reminders.planning.consent import set_consent
+from reminders.wording.replies import reply_text
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +36,6 @@ HELP_WORDS = frozenset({"help", "aide"})
 CONFIRM_WORDS = frozenset({"c"})
 RESCHEDULE_WORDS = frozenset({"r"})
 
-# Short answers; never suggest replying CANCEL (Twilio would take it as an opt-out).
-REPLIES = {
-    "en": {
-        "help": "{clinic}: appointment reminders. To reach us, call {phone}. "
-        "Reply STOP to opt out.",
-        "confirm": "{clinic}: thank you, your appointment on {when} is confirmed.",
-        "no_session": "{clinic}: we found no upcoming appointment. Please call {phone}.",
-        "reschedule": "{clinic}: thank you, we will call you to find a new time.",
-        "other": "{clinic}: this number is not monitored. Please call {phone}.",
-    },
-    "fr": {
-        "help": "{clinic} : rappels de rendez-vous. Pour nous joindre, appelez le {phone}. "
-        "Répondez STOP pour ne plus recevoir de textos.",
-        "confirm": "{clinic} : merci, votre rendez-vous du {when} est confirmé.",
-        "no_session": "{clinic} : aucun rendez-vous à venir. Appelez-nous au {phone}.",
-        "reschedule": "{clinic} : merci, nous vous appellerons pour trouver une autre date.",
-        "other": "{clinic} : ce numéro n'est pas surveillé. Appelez-nous au {phone}.",
-        "opt_out": "{clinic} : vous ne recevrez plus de textos de notre part.",
-    },
-}
 
 
 def normalise(body: str) -> str:
@@ -147,19 +128,19 @@ def _act(
         set_consent(db, settings, patients, now, sms_opt_out=intent == "opt_out")
         # Twilio answers its own keywords; ARRET is ours to confirm.
         french_stop = normalise(inbound.body) == "arret"
-        return _text(settings, "fr", "opt_out", None) if french_stop else None
+        return reply_text(settings, "fr", "opt_out", None) if french_stop else None
     if intent == "help":
-        return _text(settings, language, "help", None)
+        return reply_text(settings, language, "help", None)
     if intent in ("confirm", "reschedule"):
         if session is None:
-            return _text(settings, language, "no_session", None)
+            return reply_text(settings, language, "no_session", None)
         inbound.session = session
         if intent == "confirm":
             session.status, session.status_changed_at = SessionStatus.CONFIRMED, now
-        return _text(settings, language, intent, session)
+        return reply_text(settings, language, intent, session)
     if _replied_today(db, settings, inbound.from_phone, now):
         return None
-    return _text(settings, language, "other", None)
+    return reply_text(settings, language, "other", None)
 
 
 def _next_session(db: DB, patients: list[Patient], now: datetime) -> Session | None:
@@ -192,16 +173,6 @@ def _replied_today(db: DB, settings: Settings, from_phone: str, now: datetime) -
         )
     )
     return bool(count)
-
-
-def _text(settings: Settings, language: str, what: str, session: Session | None) -> str:
-    texts = REPLIES.get(language, REPLIES["en"])
-    template = texts.get(what) or REPLIES["en"][what]
-    when = ""
-    if session is not None:
-        local = session.starts_at.astimezone(settings.clinic.zone)
-        when = local.strftime("%Y-%m-%d %H:%M")
-    return template.format(clinic=settings.clinic.name, phone=settings.clinic.phone, when=when)
 
 
 def _answer(settings: Settings, reply: Reply, now: datetime) -> None:

@@ -27,7 +27,7 @@ from reminders.intake.schedule_file import COLUMNS, Problem, ScheduleError, vali
 from reminders.models import Message, Session
 from reminders.sending.resend import ResendRefused, resend
 from reminders.staff.message_log import as_record, messages, with_patient
-from reminders.web.auth import ApiClient, api_client, now_of, settings_of
+from reminders.web.deps import ApiClient, api_client, now_of, settings_of
 from reminders.web.schemas import (
     MAX_BATCH,
     NO_NUL,

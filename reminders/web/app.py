@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from reminders.config import ConfigError, Settings
-from reminders.web import api, auth, health, pages, unsubscribe_pages, webhooks
+from reminders.web import api, health, login, pages, unsubscribe_pages, webhooks
+from reminders.web.deps import LoginRequired
 
 Clock = Callable[[], datetime]
 
@@ -38,10 +39,10 @@ def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = F
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
-    app.add_exception_handler(auth.LoginRequired, _to_login)
+    app.add_exception_handler(LoginRequired, _to_login)
     # Pages need a signed-in user, the API a token; webhooks, unsubscribe links and health
     # checks are public and authenticate what they carry (a signature, a signed token).
-    routers = (auth, pages, api, health, webhooks, unsubscribe_pages)
+    routers = (login, pages, api, health, webhooks, unsubscribe_pages)
     for module in routers:
         app.include_router(module.router)
     return app

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as DB
 from reminders import store
 from reminders.config import CHANNELS, Settings
 from reminders.models import WAITING, Message
-from reminders.web.auth import now_of, settings_of
+from reminders.web.deps import now_of, settings_of
 from reminders.web.schemas import HealthOut
 
 router = APIRouter(tags=["operations"])

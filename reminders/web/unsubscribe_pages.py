@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from reminders.feedback.unsubscribe import Subscription, subscription, unsubscribe
-from reminders.web.auth import now_of, settings_of
+from reminders.web.deps import now_of, settings_of
 from reminders.web.render import templates
 from reminders.wording.unsubscribe_links import patient_of
 

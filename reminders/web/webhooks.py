@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 
 from reminders.feedback import delivery, replies
-from reminders.web.auth import now_of, settings_of
+from reminders.web.deps import now_of, settings_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)

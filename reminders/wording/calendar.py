@@ -9,23 +9,20 @@ from icalendar import Calendar, Event
 from reminders.channels.base import Attachment
 from reminders.config import Settings
 from reminders.models import Session
-from reminders.wording.templating import (
-    display_phone,
-    patient_language,
-    progress_text,
-    total_sessions,
-)
+from reminders.wording.templating import patient_language, render_part, session_context
 
 PRODID = "-//clinic-reminders//session reminder//EN"
-_SESSION = {"en": "session", "fr": "séance"}
-_WITH = {"en": "With {practitioner}", "fr": "Avec {practitioner}"}
-_CALL = {"en": "To reschedule, call {phone}.", "fr": "Pour modifier ce rendez-vous : {phone}."}
+# The event's wording: `templates/_calendar/<part>.<language>.txt`, which a clinic can override.
+EVENT_FOLDER = "_calendar"
 # The VTIMEZONE only needs the rules around the event, not 1970-2038.
 _ZONE_MARGIN = timedelta(days=366)
 
 
 def session_ics(settings: Settings, session: Session, *, now: datetime | None = None) -> Attachment:
-    """A VCALENDAR (METHOD:PUBLISH) with one VEVENT whose UID is stable for the session."""
+    """A VCALENDAR (METHOD:PUBLISH) with one VEVENT whose UID is stable for the session.
+
+    Raises `TemplateProblem` when the event's summary or description does not render.
+    """
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -46,26 +43,19 @@ def _event(settings: Settings, session: Session, now: datetime) -> Event:
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", session.starts_at.astimezone(zone))
     event.add("dtend", end.astimezone(zone))
-    event.add("summary", _summary(settings, session))
+    language = patient_language(session.series.patient)
+    context = event_context(settings, session, now)
+    event.add("summary", _wording(settings, f"summary.{language}.txt", context))
     event.add("location", session.location or settings.clinic.address)
-    event.add("description", _description(settings, session))
+    event.add("description", _wording(settings, f"description.{language}.txt", context))
     event.add("status", "CONFIRMED")
     return event
 
 
-def _summary(settings: Settings, session: Session) -> str:
-    language = patient_language(session.series.patient)
-    progress = progress_text(language, session.number, total_sessions(session))
-    summary = f"{settings.clinic.name}: {_SESSION[language]} {progress}"
-    if settings.clinic.name_treatment_in_sms:
-        summary += f" ({session.series.treatment})"
-    return summary
+def event_context(settings: Settings, session: Session, now: datetime) -> dict[str, object]:
+    """What the event's templates get: the variables of the message templates, at `now`."""
+    return session_context(settings, session, now=now)
 
 
-def _description(settings: Settings, session: Session) -> str:
-    language = patient_language(session.series.patient)
-    lines = (
-        [_WITH[language].format(practitioner=session.practitioner)] if session.practitioner else []
-    )
-    lines.append(_CALL[language].format(phone=display_phone(settings.clinic.phone)))
-    return "\n".join(lines)
+def _wording(settings: Settings, part: str, context: dict[str, object]) -> str:
+    return render_part(settings, f"{EVENT_FOLDER}/{part}", context).strip()

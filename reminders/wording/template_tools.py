@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from reminders.config import CHANNELS, Settings
 from reminders.models import Patient, Series, Session, SessionStatus
 from reminders.wording import sms_text
+from reminders.wording.calendar import EVENT_FOLDER, event_context
+from reminders.wording.replies import REPLY_FOLDER, reply_context
 from reminders.wording.templating import (
     LOCALES,
     TemplateProblem,
@@ -185,6 +187,7 @@ def check_templates(settings: Settings, out: TextIO) -> int:
         if worst is not None:
             measured += 1
             print(f"{kind} sms {language}  {worst.describe()}  (longest: {worst.sample})", file=out)
+    problems.update(dict.fromkeys(_shared_wording_problems(settings)))
     for problem in problems:
         print(f"PROBLEM {problem}", file=out)
     scope = f"{len(kinds)} kinds, {len(LOCALES)} languages, {measured} SMS measured"
@@ -279,19 +282,31 @@ def _sms_sizes(
     return sizes
 
 
-def preview_template(settings: Settings, kind: str, channel: str, language: str) -> str:
-    """One rendered message with sample data: for email 'Subject: ...' then the text part
-    (and the HTML after a separator line); for SMS the text plus a line with encoding,
-    length and segments."""
+@dataclass(frozen=True)
+class Preview:
+    """One message rendered with sample data: an email's three parts, or an SMS and its size."""
+
+    kind: str
+    channel: str
+    language: str
+    subject: str | None  # email only
+    text: str  # the SMS, or the email's plain-text part
+    html: str | None  # email only
+    sms: SmsSize | None  # SMS only
+
+
+def preview_template(settings: Settings, kind: str, channel: str, language: str) -> Preview:
+    """One rendered message with sample data, as it would be sent (an email with its
+    unsubscribe link); raises TemplateProblem for a kind, channel or language that does not
+    exist, or a template that does not render."""
     _check_preview_request(settings, kind, channel, language)
     sample = _preview_sample(kind, language)
     unsubscribe_url = SAMPLE_UNSUBSCRIBE_URL if channel == "email" else ""
     rendered = render_for(
         settings, kind, channel, sample, now=sample_now(sample), unsubscribe_url=unsubscribe_url
     )
-    if channel == "sms":
-        return f"{rendered.text}\n\n[{SmsSize.of(rendered.text, '').describe()}]\n"
-    return f"Subject: {rendered.subject}\n\n{rendered.text}\n{'-' * 30} HTML\n{rendered.html}"
+    sms = SmsSize.of(rendered.text, sample_label(sample)) if channel == "sms" else None
+    return Preview(kind, channel, language, rendered.subject, rendered.text, rendered.html, sms)
 
 
 def _check_preview_request(settings: Settings, kind: str, channel: str, language: str) -> None:
@@ -310,3 +325,33 @@ def _check_preview_request(settings: Settings, kind: str, channel: str, language
 def _preview_sample(kind: str, language: str) -> Session:
     label = f"{language}-{_PREVIEW_SAMPLE.get(kind, 'booked')}"
     return next(s for s in sample_sessions() if sample_label(s) == label)
+
+
+def _shared_wording_problems(settings: Settings) -> list[str]:
+    """Problems in the wording outside message kinds, named like those of message templates:
+    each `_replies/` file (answers to patient SMS, with and without a session) and `_calendar/`
+    file (the .ics event) rendered with every sample in its language, as the code renders it."""
+    problems: dict[str, None] = {}  # in order, without repeats
+    for variant, sample in product(_clinic_variants(settings), sample_sessions()):
+        language = patient_language(sample.series.patient)
+        contexts = {
+            REPLY_FOLDER: [reply_context(variant, None), reply_context(variant, sample)],
+            EVENT_FOLDER: [event_context(variant, sample, sample_now(sample))],
+        }
+        for folder, cases in contexts.items():
+            for name, context in product(_wording_files(settings, folder, language), cases):
+                problem = _render_problem(variant, name, context)
+                if problem:
+                    problems[problem] = None
+    return list(problems)
+
+
+def _wording_files(settings: Settings, folder: str, language: str) -> list[str]:
+    """'_replies/help.en.txt', ...: the files of `folder` in `language`, in any template folder."""
+    return sorted(
+        {
+            f"{folder}/{path.name}"
+            for root in settings.template_dirs
+            for path in (root / folder).glob(f"*.{language}.txt")
+        }
+    )

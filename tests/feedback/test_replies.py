@@ -11,7 +11,7 @@ from reminders import store
 from reminders.config import Settings
 from reminders.feedback.delivery import apply_status
 from reminders.feedback.replies import classify, normalise, receive
-from reminders.models import InboundMessage, Patient
+from reminders.models import InboundMessage, Patient, SessionStatus
 from tests.harness import Clinic, local, reminders_only, row
 
 AVERY = "+14035550101"
@@ -122,3 +122,57 @@ def test_it_ignores_a_status_callback_for_an_unknown_message(clinic: Clinic) -> 
     before = clinic.statuses()
     assert apply_status(clinic.settings, "SMnope", "delivered", "", local("2026-03-05")) is None
     assert clinic.statuses() == before
+
+
+def _set_language(settings: Settings, language: str) -> None:
+    with store.transaction(settings.database_url) as db:
+        patient = db.scalars(select(Patient).where(Patient.external_id == "P1")).one()
+        patient.language = language
+
+
+@pytest.mark.parametrize(
+    ("language", "start"),
+    [
+        ("en", "Calgary Integrative Medicine: appointment reminders."),
+        ("fr", "Calgary Integrative Medicine : rappels de rendez-vous."),
+        ("de", "Calgary Integrative Medicine: appointment reminders."),  # none shipped: English
+    ],
+)
+def test_it_answers_help_in_the_patients_language_or_else_in_english(
+    clinic: Clinic, language: str, start: str
+) -> None:
+    _set_language(clinic.settings, language)
+    receive(clinic.settings, "SM-help", AVERY, "HELP", local("2026-03-05 09:00"))
+    [reply] = _sms_to_avery(clinic)
+    assert str(reply["body"]).startswith(start)
+
+
+def test_a_clinic_template_folder_overrides_an_auto_reply(clinic: Clinic, tmp_path: Path) -> None:
+    folder = tmp_path / "clinic-templates"
+    (folder / "_replies").mkdir(parents=True)
+    (folder / "_replies" / "help.en.txt").write_text(
+        "{{ clinic.name }}: reminders only. Call {{ clinic.phone }} any weekday.\n"
+    )
+    settings = clinic.settings.model_copy(update={"templates_dir": folder})
+    assert receive(settings, "SM-help", AVERY, "HELP", local("2026-03-05 09:00")) == "help"
+    assert receive(settings, "SM-r", AVERY, "R", local("2026-03-05 09:05")) == "reschedule"
+    assert [m["body"] for m in _sms_to_avery(clinic)] == [
+        f"Calgary Integrative Medicine: reminders only. Call {settings.clinic.phone} any weekday.",
+        # Replies the clinic did not override still come from the shipped folder.
+        "Calgary Integrative Medicine: thank you, we will call you to find a new time.",
+    ]
+
+
+def test_an_auto_reply_that_does_not_render_still_keeps_what_the_patient_asked(
+    clinic: Clinic, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "broken" / "_replies").mkdir(parents=True)
+    (tmp_path / "broken" / "_replies" / "confirm.en.txt").write_text("{{ clinic.fax }}")
+    settings = clinic.settings.model_copy(update={"templates_dir": tmp_path / "broken"})
+    assert receive(settings, "SM-c", AVERY, "C", local("2026-03-05 09:00")) == "confirm"
+    assert _sms_to_avery(clinic) == []
+    with store.transaction(settings.database_url) as db:
+        [inbound] = db.scalars(select(InboundMessage)).all()
+        assert inbound.session is not None and inbound.session.status == SessionStatus.CONFIRMED
+        assert inbound.auto_reply is None
+    assert "_replies/confirm.en.txt" in caplog.text

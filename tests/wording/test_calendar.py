@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar, Event
@@ -8,12 +9,18 @@ from icalendar import Calendar, Event
 from reminders.config import Clinic, Settings
 from reminders.models import Patient, Series, Session
 from reminders.wording.calendar import session_ics
+from reminders.wording.templating import TemplateProblem
 
 NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 
 
 def make_session(
-    starts_at: datetime, *, language: str = "en", location: str = "", minutes: int = 30
+    starts_at: datetime,
+    *,
+    language: str = "en",
+    location: str = "",
+    minutes: int = 30,
+    practitioner: str = "Dr. Chen",
 ) -> Session:
     patient = Patient(
         external_id="p-1", first_name="Marie", last_name="Tremblay", language=language
@@ -26,7 +33,7 @@ def make_session(
         number=2,
         starts_at=starts_at,
         duration_minutes=minutes,
-        practitioner="Dr. Chen",
+        practitioner=practitioner,
         location=location,
         series=series,
     )
@@ -99,3 +106,41 @@ def test_it_names_the_treatment_and_speaks_french_when_asked() -> None:
     assert str(event["summary"]) == "Calgary Integrative Medicine: séance 2 sur 6 (Prolotherapy)"
     assert str(event["location"]) == "Salle 4"
     assert str(event["description"]).startswith("Avec Dr. Chen\nPour modifier")
+
+
+@pytest.mark.parametrize(
+    ("language", "practitioner", "description"),
+    [
+        ("en", "Dr. Chen", "With Dr. Chen\nTo reschedule, call (403) 202-7272."),
+        ("en", "", "To reschedule, call (403) 202-7272."),
+        ("fr", "Dr. Chen", "Avec Dr. Chen\nPour modifier ce rendez-vous : (403) 202-7272."),
+        ("fr", "", "Pour modifier ce rendez-vous : (403) 202-7272."),
+    ],
+)
+def test_the_description_names_the_practitioner_when_known_and_the_phone(
+    language: str, practitioner: str, description: str
+) -> None:
+    session = make_session(NOW, language=language, practitioner=practitioner)
+    _, event = parse(Settings(), session)
+    assert str(event["description"]) == description
+
+
+def test_a_clinic_template_folder_overrides_the_event_summary(tmp_path: Path) -> None:
+    (tmp_path / "_calendar").mkdir()
+    (tmp_path / "_calendar" / "summary.en.txt").write_text(
+        "{{ clinic.name }} - visit {{ session.number }}/{{ session.of }}"
+        "{% if session.practitioner %} with {{ session.practitioner }}{% endif %}\n"
+    )
+    _, event = parse(Settings(templates_dir=tmp_path), make_session(NOW))
+    assert str(event["summary"]) == "Calgary Integrative Medicine - visit 2/6 with Dr. Chen"
+    # What the clinic did not override still comes from the shipped folder.
+    assert str(event["description"]).startswith("With Dr. Chen\nTo reschedule")
+    _, french = parse(Settings(templates_dir=tmp_path), make_session(NOW, language="fr"))
+    assert str(french["summary"]) == "Calgary Integrative Medicine: séance 2 sur 6"
+
+
+def test_an_event_wording_that_does_not_render_raises_a_template_problem(tmp_path: Path) -> None:
+    (tmp_path / "_calendar").mkdir()
+    (tmp_path / "_calendar" / "description.en.txt").write_text("Call {{ clinic.fax }}")
+    with pytest.raises(TemplateProblem, match=r"_calendar/description\.en\.txt"):
+        session_ics(Settings(templates_dir=tmp_path), make_session(NOW), now=NOW)

@@ -129,7 +129,7 @@ def test_an_override_replaces_one_shipped_file_and_the_rest_come_from_the_packag
     assert (
         template_file(config, "aftercare/sms.fr.txt") == SHIPPED_TEMPLATES / "aftercare/sms.fr.txt"
     )
-    assert "After your session" in preview_template(config, "aftercare", "email", "en")
+    assert "After your session" in preview_template(config, "aftercare", "email", "en").text
 
 
 def test_a_new_kind_in_the_override_folder_is_checked(tmp_path: Path) -> None:
@@ -175,20 +175,28 @@ def test_the_worst_case_over_the_samples_is_the_one_measured(tmp_path: Path) -> 
     assert sms_lines(output)["aftercare", "en"]["length"] == str(len("Alexandrina-Maximiliana"))
 
 
-def test_preview_prints_the_subject_the_text_and_the_html() -> None:
+def test_an_email_preview_has_the_subject_the_text_and_the_html() -> None:
     preview = preview_template(Settings(), "aftercare", "email", "en")
-    assert preview.startswith("Subject: Calgary Integrative Medicine: after your session")
-    text, html = preview.split(" HTML\n")
-    assert "Dear Marie," in text and "3 of 6" in text
-    assert "Unsubscribe from these follow-up emails" in text
-    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert (preview.kind, preview.channel, preview.language) == ("aftercare", "email", "en")
+    assert preview.subject is not None
+    assert preview.subject.startswith("Calgary Integrative Medicine: after your session")
+    assert "Dear Marie," in preview.text and "3 of 6" in preview.text
+    assert "Unsubscribe from these follow-up emails" in preview.text
+    assert preview.html is not None and preview.html.lstrip().startswith("<!DOCTYPE html>")
+    assert preview.sms is None
 
 
-def test_preview_prints_an_sms_with_its_encoding_length_and_segments() -> None:
+def test_an_sms_preview_has_the_text_with_its_encoding_length_and_segments() -> None:
     preview = preview_template(Settings(), "missed_session", "sms", "fr")
-    text, sizes = preview.rstrip().rsplit("\n\n", 1)
-    assert "Répondez STOP" in text
-    assert sizes == f"[GSM-7  {sms_text.length(text)} chars  {sms_text.segments(text)} segments]"
+    assert "Répondez STOP" in preview.text
+    assert preview.subject is None and preview.html is None
+    assert preview.sms is not None and preview.sms.text == preview.text
+    assert (preview.sms.encoding, preview.sms.length, preview.sms.segments) == (
+        "GSM-7",
+        sms_text.length(preview.text),
+        sms_text.segments(preview.text),
+    )
+    assert preview.sms.segments > 1  # the plural in the CLI's line is tested in test_cli.py
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,18 @@
-"""Sign-in, sign-out, CSRF on every form, and the dependencies that guard pages and the API."""
+"""What a request depends on: the settings and clock, the CSRF check on every form, and the
+signed-in user or API client that guards pages and the API."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from reminders.config import Settings
-from reminders.staff.accounts import (
-    AccountError,
-    StaffUser,
-    authenticate,
-    failed_logins,
-    find_user,
-    login_delay,
-    token_name,
-)
+from reminders.staff.accounts import StaffUser, find_user, token_name
 
-router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -97,44 +86,3 @@ Staff = Annotated[StaffUser, Depends(staff_user)]
 Admin = Annotated[StaffUser, Depends(admin_user)]
 ApiClient = Annotated[str, Depends(api_client)]
 CsrfChecked = Depends(check_csrf)
-
-
-@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, next: str = "/") -> Response:
-    from reminders.web.render import page
-
-    return page(request, "login.html", next=_safe_next(next), error=None)
-
-
-@router.post(
-    "/login", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
-async def login(
-    request: Request,
-    name: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/",
-) -> Response:
-    from reminders.web.render import page
-
-    settings = settings_of(request)
-    # Each failure in a row makes the next answer slower; many lock the account for a while.
-    await asyncio.sleep(login_delay(await run_in_threadpool(failed_logins, settings, name)))
-    try:
-        user = await run_in_threadpool(authenticate, settings, name, password, now_of(request))
-    except AccountError as exc:
-        return page(request, "login.html", 401, next=_safe_next(next), error=str(exc))
-    request.session.clear()
-    request.session["user_id"] = user.id
-    return RedirectResponse(_safe_next(next), status_code=303)
-
-
-@router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
-    request.session.clear()
-    return RedirectResponse("/login", status_code=303)
-
-
-def _safe_next(target: str) -> str:
-    """Only paths on this site: never redirect a login to somewhere else."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
