@@ -10,139 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, insert, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reminders import store  # noqa: E402
-from reminders.models import Message, Patient, Series, Session  # noqa: E402
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
-
-
-def seed(url: str, count: int, now: datetime) -> None:
-    """`count` patients, each with one session tomorrow and one SMS reminder due now."""
-    store.sessions(url)  # migrate
-    starts = now + timedelta(days=1)
-    with store.transaction(url) as db:
-        db.execute(
-            insert(Patient),
-            [
-                {
-                    "id": i,
-                    "external_id": f"P{i}",
-                    "first_name": "Avery",
-                    "last_name": "Nguyen",
-                    "phone": f"+1403{5550000 + i:07d}",
-                    "email": None,
-                    "language": "en",
-                    "sms_opt_out": False,
-                    "email_opt_out": False,
-                }
-                for i in range(1, count + 1)
-            ],
-        )
-        db.execute(
-            insert(Series),
-            [
-                {
-                    "id": i,
-                    "external_id": f"S{i}",
-                    "patient_id": i,
-                    "treatment": "prolotherapy",
-                    "planned_sessions": 6,
-                }
-                for i in range(1, count + 1)
-            ],
-        )
-        db.execute(
-            insert(Session),
-            [
-                {
-                    "id": i,
-                    "external_id": f"S{i}-1",
-                    "series_id": i,
-                    "number": 1,
-                    "starts_at": starts,
-                    "duration_minutes": 30,
-                    "practitioner": "",
-                    "location": "",
-                    "status": "booked",
-                }
-                for i in range(1, count + 1)
-            ],
-        )
-        db.execute(
-            insert(Message),
-            [
-                {
-                    "session_id": i,
-                    "kind": "session_reminder",
-                    "rule": "sms-24h",
-                    "channel": "sms",
-                    "status": "planned",
-                    "reason": "",
-                    "planned_for": starts,
-                    "due_at": now,
-                    "expires_at": starts,
-                    "before_session": True,
-                    "attempts": 0,
-                    "triggered_by": "planner",
-                    "created_at": now,
-                }
-                for i in range(1, count + 1)
-            ],
-        )
-
-
-def fresh_postgres_schema(base: str) -> str:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return f"{base}?options=-csearch_path%3D{schema}"
-
-
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "bench.app",
-        "worker",
-        "--loglevel=WARNING",
-        f"--concurrency={concurrency}",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def wait_until(check: object, total: int, seconds: float) -> float:
-    started = time.perf_counter()
-    while (done := check()) < total:  # type: ignore[operator]
-        if time.perf_counter() - started > seconds:
-            raise SystemExit(f"timed out: {done} of {total} after {seconds:.0f} s")
-        time.sleep(0.05)
-    return time.perf_counter() - started
+from bench.support import ROOT, fresh_database, seed, wait_until, worker
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 
 def main() -> None:
@@ -154,11 +32,12 @@ def main() -> None:
     args = parser.parse_args()
 
     twilio = FakeTwilio().start()
-    url = (
-        fresh_postgres_schema(args.database)
-        if args.database.startswith("postgres")
-        else args.database
-    )
+    with fresh_database(args.database) as url:
+        run(args, twilio, url)
+    twilio.stop()
+
+
+def run(args: argparse.Namespace, twilio: FakeTwilio, url: str) -> None:
     counter = redis.Redis.from_url(args.broker)
     counter.flushdb()
     env = {
@@ -183,23 +62,19 @@ def main() -> None:
 
     now = datetime.now(UTC)
     seed(url, args.messages, now)
-    worker = start_worker(env, args.concurrency, Path("/tmp/bench-worker.log"))
     try:
-        time.sleep(3)  # let the worker connect before the clock starts
-        started = time.perf_counter()
-        for _ in range(args.messages):
-            noop.delay()
-        baseline = wait_until(lambda: int(counter.get("bench:noop") or 0), args.messages, 600)
-        baseline = max(baseline, time.perf_counter() - started)
+        with worker(env, args.concurrency, Path("/tmp/bench-worker.log")):
+            started = time.perf_counter()
+            for _ in range(args.messages):
+                noop.delay()
+            baseline = wait_until(lambda: int(counter.get("bench:noop") or 0), args.messages, 600)
+            baseline = max(baseline, time.perf_counter() - started)
 
-        started = time.perf_counter()
-        dispatch_due(get_settings(), now, send=lambda ids: send_messages.delay(ids))
-        wait_until(lambda: len(twilio.messages), args.messages, 1200)
-        ours = time.perf_counter() - started
+            started = time.perf_counter()
+            dispatch_due(get_settings(), now, send=lambda ids: send_messages.delay(ids))
+            wait_until(lambda: len(twilio.messages), args.messages, 1200)
+            ours = time.perf_counter() - started
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
-        twilio.stop()
         counter.flushdb()
 
     rate_ours, rate_base = args.messages / ours, args.messages / baseline

@@ -191,6 +191,15 @@ class Settings(BaseSettings):
 
     dispatch_interval: float = 5.0
     batch_size: int = 100
+    # Provider calls in flight at once in one worker process: the wait is the provider's.
+    send_concurrency: int = Field(default=16, ge=1, le=256)
+    # Per sender (a From number, a Messaging Service, an SMTP account), shared by every
+    # worker through Redis; 0 means no limit. SMS count in segments.
+    sms_rate_per_second: float = Field(default=0.0, ge=0)
+    email_rate_per_second: float = Field(default=0.0, ge=0)
+    # An email whose outcome is unknown goes again once with the same Message-ID (mail
+    # systems keep one copy of a Message-ID); false leaves it for staff instead.
+    email_retry_unknown: bool = True
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     # A claim whose task never ran, or a send whose worker died, is looked at again after this.

@@ -180,6 +180,10 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A queued or sending row belongs to its worker until then; a live worker extends it.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The attempt that may send and record this row; a new attempt gets a new token.
+    attempt_token: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recipient: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)

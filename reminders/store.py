@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,15 +55,22 @@ def migrate(engine: Engine) -> None:
 
 
 _factories: dict[str, sessionmaker[DB]] = {}
+# Threads of one process (a threads pool, the sending threads) migrate once, not each:
+# several would wait on one another under the database's migration lock.
+_first_use = threading.Lock()
 
 
 def sessions(url: str) -> sessionmaker[DB]:
     """The session factory for a database, migrated to the latest schema on first use."""
     factory = _factories.get(url)
-    if factory is None:
-        engine = make_engine(url)
-        migrate(engine)
-        factory = _factories[url] = sessionmaker(engine, expire_on_commit=False)
+    if factory is not None:
+        return factory
+    with _first_use:
+        factory = _factories.get(url)
+        if factory is None:
+            engine = make_engine(url)
+            migrate(engine)
+            factory = _factories[url] = sessionmaker(engine, expire_on_commit=False)
     return factory
 
 

@@ -18,6 +18,13 @@ class ChannelError(Exception):
 class TransientError(ChannelError):
     """Nothing was delivered and trying again later may work (429, 5xx, refused connection)."""
 
+    def __init__(
+        self, message: str, code: str | None = None, *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code)
+        # The provider asked us to slow down (HTTP 429 and its Retry-After), in seconds.
+        self.retry_after = retry_after
+
 
 class PermanentError(ChannelError):
     """Trying again will not help (invalid number, unsubscribed, landline, rejected address)."""
@@ -58,9 +65,17 @@ class Outgoing:
     now: datetime | None = None
     # After this the message is useless (the session has started); Twilio's validity_period.
     expires_at: datetime | None = None
+    # Email: the Message-ID to carry, the same on every attempt of one message.
+    reference: str | None = None
 
 
 class Channel(Protocol):
+    """One instance per sending thread: it may keep a connection open between sends."""
+
     def send(self, outgoing: Outgoing) -> str:
         """Send one message; return the provider's id (Twilio SID, Message-ID, file name)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of any open connection; the instance may still send afterwards."""
         ...

@@ -41,6 +41,9 @@ class Outbox:
         name = f"{sent_at:%Y%m%dT%H%M%SZ}-{outgoing.message_id:06d}-{outgoing.channel}"
         return write_new(self.folder, f"{name}-{uuid4().hex[:8]}{suffix}", content)
 
+    def close(self) -> None:
+        """Nothing stays open between files."""
+
     def _sms_json(self, outgoing: Outgoing, sent_at: datetime) -> bytes:
         record = {
             "to": outgoing.to,

@@ -40,6 +40,11 @@ def sender_address(settings: Settings) -> Address:
     return Address(display_name=name or settings.clinic.name, addr_spec=addr)
 
 
+def message_id_for(settings: Settings, message_id: int) -> str:
+    """A new, globally unique Message-ID for one of our messages, in the sender's domain."""
+    return make_msgid(idstring=f"m{message_id}", domain=sender_address(settings).domain)
+
+
 def build_email(settings: Settings, outgoing: Outgoing) -> EmailMessage:
     """The complete message: headers, text with an optional HTML twin, attachments."""
     sender = sender_address(settings)
@@ -50,7 +55,7 @@ def build_email(settings: Settings, outgoing: Outgoing) -> EmailMessage:
         message["Subject"] = outgoing.subject
     now = outgoing.now or datetime.now(UTC)
     message["Date"] = format_datetime(_aware(now).astimezone(settings.clinic.zone))
-    message["Message-ID"] = make_msgid(idstring=f"m{outgoing.message_id}", domain=sender.domain)
+    message["Message-ID"] = outgoing.reference or message_id_for(settings, outgoing.message_id)
     message.set_content(outgoing.body)
     if outgoing.html:
         message.add_alternative(outgoing.html, subtype="html")
@@ -80,26 +85,74 @@ def _attach(message: EmailMessage, attachment: Attachment) -> None:
 
 
 class SMTPEmail:
-    """`send()` returns the Message-ID header of the message the server accepted."""
+    """`send()` returns the Message-ID header of the message the server accepted.
+
+    One session is kept open between sends (a sending thread owns its instance) and
+    opened again when the server has dropped it; `close()` ends it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
 
     def send(self, outgoing: Outgoing) -> str:
         message = build_email(self.settings, outgoing)
-        with smtp_connection(self.settings) as smtp:
-            deliver(smtp, message, sender_address(self.settings).addr_spec, outgoing.to)
+        sender = sender_address(self.settings).addr_spec
+        reused = self._smtp is not None
+        try:
+            deliver(self._session(), message, sender, outgoing.to)
+        except TransientError:
+            self.close()
+            if not reused:
+                raise
+            # An idle session the server closed fails before DATA: nothing was handed over.
+            deliver(self._session(), message, sender, outgoing.to)
+        except PermanentError:
+            self._reset()
+            raise
+        except ChannelError:
+            self.close()
+            raise
         return str(message["Message-ID"])
 
+    def close(self) -> None:
+        if self._smtp is not None:
+            _close(self._smtp)
+            self._smtp = None
 
-@contextmanager
-def smtp_connection(settings: Settings) -> Iterator[smtplib.SMTP]:
-    """An open, greeted (and logged-in) session; several `deliver()` calls may share it."""
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            self._smtp = open_session(self.settings)
+        return self._smtp
+
+    def _reset(self) -> None:
+        """After a refused message the session may go on, once reset."""
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+
+def open_session(settings: Settings) -> smtplib.SMTP:
+    """An open, greeted (and logged-in) session; the caller closes it."""
     with _before_data("connect"):
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
     try:
         with _before_data("session start"):
             _start_session(smtp, settings)
+    except ChannelError:
+        _close(smtp)
+        raise
+    return smtp
+
+
+@contextmanager
+def smtp_connection(settings: Settings) -> Iterator[smtplib.SMTP]:
+    """An open session for the length of a `with` block; several `deliver()` calls may share it."""
+    smtp = open_session(settings)
+    try:
         yield smtp
     finally:
         _close(smtp)

@@ -79,7 +79,9 @@ class TwilioSMS:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # One client, one pooled HTTP session: reconnecting per message costs a TLS handshake.
+        self._retry_after_header: str | None = None
         http = TwilioHttpClient(
+            request_hooks={"response": [self._note_retry_after]},
             timeout=settings.twilio_timeout,
             pool_connections=True,
             logger=_HTTP_LOG,
@@ -90,6 +92,7 @@ class TwilioSMS:
             # a quarter of a send's CPU; read them once, here, instead.
             http.session.trust_env = False
             http.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or True
+        self.http = http
         self.client = Client(
             settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
         )
@@ -99,11 +102,29 @@ class TwilioSMS:
         try:
             message = self.client.messages.create(**self._create_params(outgoing))
         except TwilioException as exc:
-            raise classify_twilio_error(exc) from None
+            error = classify_twilio_error(exc)
+            if isinstance(error, TransientError) and getattr(exc, "status", None) == 429:
+                error.retry_after = self._retry_after()
+            raise error from None
         except RequestException as exc:
             raise self._network_error(exc) from None
         sid: str = message.sid
         return sid
+
+    def close(self) -> None:
+        if self.http.session is not None:
+            self.http.session.close()
+
+    def _note_retry_after(self, response: Any, *_: Any, **__: Any) -> None:
+        # A requests response hook: this instance's last answer (one instance per thread).
+        self._retry_after_header = response.headers.get("Retry-After")
+
+    def _retry_after(self) -> float | None:
+        """Twilio's Retry-After on a 429, in seconds."""
+        try:
+            return max(float(self._retry_after_header or ""), 0.0)
+        except ValueError:
+            return None
 
     def find_sent(self, to: str, since: datetime, body: str) -> str | None:
         # Not filtered by DateSent: Twilio compares it by whole day, and a message still

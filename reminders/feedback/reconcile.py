@@ -6,7 +6,8 @@ One pass (the beat runs it every minute; `reminders tick` too):
 - an unknown SMS found in Twilio's list of messages to that number is `sent`; one still
   missing after `RETRY_GRACE` is planned again, once, unless it is too late to matter;
   a second unknown is left for staff;
-- an unknown email is left for staff: SMTP has no listing to ask;
+- an unknown email goes again once with the same Message-ID (`email_retry_unknown`, the
+  default), or is left for staff: SMTP has no listing to ask;
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ RETRY_GRACE = timedelta(minutes=10)
 RETRIED = "not found at Twilio 10 minutes after the attempt: planned again (once)"
 SMS_FOR_STAFF = "not found at Twilio after one retry: left for staff, not resent"
 SMS_TOO_LATE = "not found at Twilio and too late to resend: left for staff"
+EMAIL_RETRIED = (
+    "email outcome unknown: sent again once with the same Message-ID "
+    "(mail systems keep one copy of a Message-ID)"
+)
 EMAIL_FOR_STAFF = (
     "email outcome unknown: SMTP cannot be asked whether it arrived; "
     "left for staff (ask the patient before resending)"
@@ -61,7 +66,9 @@ def reconcile(settings: Settings, now: datetime) -> Reconciled:
     if find_sent is not None:
         for message_id in _unknown_sms(settings, now):
             _settle_sms(settings, find_sent, message_id, now, done)
-    done.for_staff += _emails_for_staff(settings, now)
+    emails = _settle_emails(settings, now)
+    done.retried += emails.retried
+    done.for_staff += emails.for_staff
     return done
 
 
@@ -126,15 +133,18 @@ def _retried_before(db: DB, message_id: int) -> bool:
         db.scalar(
             select(
                 exists().where(
-                    MessageEvent.message_id == message_id, MessageEvent.reason == RETRIED
+                    MessageEvent.message_id == message_id,
+                    MessageEvent.reason.in_((RETRIED, EMAIL_RETRIED)),
                 )
             )
         )
     )
 
 
-def _emails_for_staff(settings: Settings, now: datetime) -> int:
-    """Say once, in the log, that an unknown email waits for a person."""
+def _settle_emails(settings: Settings, now: datetime) -> Reconciled:
+    """An unknown email goes again once with the same Message-ID (the clinic's default),
+    or is left for staff; either is said once, in the log."""
+    done = Reconciled()
     with store.transaction(settings.database_url) as db:
         emails = db.scalars(
             select(Message)
@@ -142,9 +152,21 @@ def _emails_for_staff(settings: Settings, now: datetime) -> int:
                 Message.status == MessageStatus.UNKNOWN,
                 Message.channel == "email",
                 Message.reason != EMAIL_FOR_STAFF,
+                Message.attempted_at <= now - GRACE,
             )
             .with_for_update(skip_locked=True)
         ).all()
         for message in emails:
-            record(db, message, MessageStatus.UNKNOWN, EMAIL_FOR_STAFF, now)
-        return len(emails)
+            too_late = message.expires_at is not None and now >= message.expires_at
+            if (
+                settings.email_retry_unknown
+                and not too_late
+                and not _retried_before(db, message.id)
+            ):
+                message.due_at = now
+                record(db, message, MessageStatus.PLANNED, EMAIL_RETRIED, now)
+                done.retried += 1
+            else:
+                record(db, message, MessageStatus.UNKNOWN, EMAIL_FOR_STAFF, now)
+                done.for_staff += 1
+    return done

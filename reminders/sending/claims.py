@@ -1,42 +1,133 @@
-"""Claims on due messages: a conditional UPDATE gives each row to one caller only.
+"""Claims and leases: a conditional UPDATE gives each row to one caller only.
 
-A row moves planned -> queued here; a claim whose task never ran, or a send whose worker
-died, is released after the lease.
+A row moves planned -> queued (claimed, in a batch) -> sending (one row, just before its
+own provider call, with an attempt token). Each claim and attempt holds a lease that a
+live worker extends; when a lease runs out its worker stopped, and the row is released:
+planned again if it was never handed to the provider, unknown if it might have been.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DB
 
 from reminders.config import Settings
 from reminders.journal import record_many
 from reminders.kinds import SESSION_REMINDER
-from reminders.models import Message, MessageStatus
+from reminders.models import Message, MessageEvent, MessageStatus
+
+# The lease a claim starts with when the caller names none (the settings' default).
+LEASE_SECONDS = 300.0
 
 
-def claim_due(db: DB, now: datetime, limit: int) -> list[int]:
-    """Move up to `limit` due rows from planned to queued; only this caller gets them."""
-    due = (
+def claim_due(db: DB, now: datetime, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[int]:
+    """Move up to `limit` due rows from planned to queued; only this caller gets them.
+
+    The rows are picked and locked first, then updated by id: an `UPDATE ... WHERE id IN
+    (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` lets PostgreSQL re-run the subquery for
+    every row it updates, and one claim then takes every due row whatever its limit.
+    """
+    picked = db.scalars(
         select(Message.id)
         .where(Message.status == MessageStatus.PLANNED, Message.due_at <= now)
         .order_by(Message.due_at, Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
+    ).all()
+    if not picked:
+        return []
     claimed = db.scalars(
         update(Message)
-        .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.PLANNED)
-        .values(status=MessageStatus.QUEUED, claimed_at=now, reason="claimed for sending")
+        .where(Message.id.in_(picked), Message.status == MessageStatus.PLANNED)
+        .values(
+            status=MessageStatus.QUEUED,
+            claimed_at=now,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            reason="claimed for sending",
+        )
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     ).all()
     ids = sorted(claimed)
     record_many(db, ids, MessageStatus.QUEUED, "claimed for sending", now)
     return ids
+
+
+def start_attempts(
+    db: DB, ids: Collection[int], now: datetime, lease_seconds: float = LEASE_SECONDS
+) -> tuple[str, list[int]]:
+    """Take queued rows for their provider calls: `sending`, under a fresh attempt token.
+
+    Committed before the calls, which follow at once. Returns the token and the rows taken;
+    a row no longer queued (sent, released or taken by another worker) is not, and nothing
+    is sent for it.
+    """
+    token = uuid.uuid4().hex
+    if not ids:
+        return token, []
+    taken = db.execute(
+        update(Message)
+        .where(Message.id.in_(sorted(ids)), Message.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SENDING,
+            attempt_token=token,
+            attempted_at=now,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=Message.attempts + 1,
+            reason="sending",
+        )
+        .returning(Message.id, Message.attempts)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if taken:
+        db.execute(
+            insert(MessageEvent),
+            [
+                {
+                    "message_id": message_id,
+                    "at": now,
+                    "status": MessageStatus.SENDING,
+                    "reason": f"attempt {attempts}",
+                    "actor": "system",
+                }
+                for message_id, attempts in taken
+            ],
+        )
+    return token, sorted(message_id for message_id, _ in taken)
+
+
+def start_attempt(
+    db: DB, message_id: int, now: datetime, lease_seconds: float = LEASE_SECONDS
+) -> str | None:
+    """`start_attempts` for one row: its token, or None when it was not taken."""
+    token, taken = start_attempts(db, [message_id], now, lease_seconds)
+    return token if taken else None
+
+
+def extend_leases(db: DB, ids: Collection[int], until: datetime) -> int:
+    """A live worker keeps the rows it still holds (queued or sending) from looking dead."""
+    if not ids:
+        return 0
+    extended = db.execute(
+        update(Message)
+        .where(
+            Message.id.in_(sorted(ids)),
+            Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+        )
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(extended)
+
+
+def _rowcount(result: object) -> int:
+    count: int = getattr(result, "rowcount", 0)
+    return count
 
 
 def collapse_catch_up(db: DB, now: datetime) -> int:
@@ -63,21 +154,36 @@ def collapse_catch_up(db: DB, now: datetime) -> int:
 
 
 def release_stale(db: DB, settings: Settings, now: datetime) -> None:
-    """A claim whose task never ran is planned again; a send whose worker died is unknown."""
+    """Rows whose lease ran out: the worker holding them stopped.
+
+    A queued row was never handed to the provider, so it is planned again. A sending row
+    was marked just before its own provider call: its outcome is unknown, never resent.
+    """
     cutoff = now - timedelta(seconds=settings.lease_seconds)
     queued = db.scalars(
         select(Message.id).where(
-            Message.status == MessageStatus.QUEUED, Message.claimed_at < cutoff
+            Message.status == MessageStatus.QUEUED, _lease_over(now, Message.claimed_at, cutoff)
         )
     ).all()
     _move(db, queued, MessageStatus.QUEUED, MessageStatus.PLANNED, "claim expired", now)
     sending = db.scalars(
         select(Message.id).where(
-            Message.status == MessageStatus.SENDING, Message.attempted_at < cutoff
+            Message.status == MessageStatus.SENDING,
+            _lease_over(now, Message.attempted_at, cutoff),
         )
     ).all()
     reason = "worker stopped during the send: outcome unknown, not resent"
     _move(db, sending, MessageStatus.SENDING, MessageStatus.UNKNOWN, reason, now)
+
+
+def _lease_over(
+    now: datetime, since: InstrumentedAttribute[datetime | None], cutoff: datetime
+) -> ColumnElement[bool]:
+    # Rows claimed before leases were stored count from their claim or attempt.
+    return or_(
+        Message.lease_until < now,
+        and_(Message.lease_until.is_(None), since < cutoff),
+    )
 
 
 def _move(db: DB, ids: Sequence[int], old: str, new: str, reason: str, now: datetime) -> int:

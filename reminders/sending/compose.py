@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session as DB
 
 from reminders.channels.base import Attachment, Outgoing
+from reminders.channels.smtp import message_id_for
 from reminders.config import Settings
 from reminders.journal import record
 from reminders.kinds import kind_of
@@ -19,6 +20,11 @@ from reminders.wording.unsubscribe_links import unsubscribe_headers, unsubscribe
 
 
 def compose(db: DB, settings: Settings, message: Message, now: datetime) -> Outgoing | None:
+    """The message ready for its channel, or None with the reason recorded (skipped,
+    suppressed, deferred for quiet hours, expired, a template error).
+
+    The row stays queued: it becomes `sending` only just before its own provider call.
+    """
     verdict = recheck(settings, message, now)
     if verdict is not None:
         status, reason, due = verdict
@@ -31,21 +37,22 @@ def compose(db: DB, settings: Settings, message: Message, now: datetime) -> Outg
     kind = kind_of(message.kind)
     unsubscribing = kind.offers_unsubscribe(message.channel)
     unsubscribe = unsubscribe_url(settings, patient) if unsubscribing else ""
+    attachments: tuple[Attachment, ...] = ()
     try:
         rendered = render_for(
             settings, message.kind, message.channel, session, now=now, unsubscribe_url=unsubscribe
         )
+        if kind.attaches_calendar(message.channel):
+            attachments = (session_ics(settings, session, now=now),)
     except TemplateProblem as exc:
         record(db, message, MessageStatus.FAILED, f"template error: {exc}", now)
         return None
     recipient = patient.address_for(message.channel) or ""
-    attachments: tuple[Attachment, ...] = ()
-    if kind.attaches_calendar(message.channel):
-        attachments = (session_ics(settings, session, now=now),)
     message.recipient, message.subject, message.body = recipient, rendered.subject, rendered.text
-    message.attempts += 1
-    message.attempted_at = now
-    record(db, message, MessageStatus.SENDING, f"attempt {message.attempts}", now)
+    if message.channel == "email" and message.provider_id is None:
+        # Given before the first attempt and kept: a retry after an unknown outcome carries
+        # the same Message-ID, and mail systems keep one copy of a Message-ID.
+        message.provider_id = message_id_for(settings, message.id)
     return Outgoing(
         message_id=message.id,
         channel=message.channel,
@@ -57,6 +64,7 @@ def compose(db: DB, settings: Settings, message: Message, now: datetime) -> Outg
         headers=unsubscribe_headers(settings, patient) if unsubscribing else {},
         now=now,
         expires_at=message.expires_at,
+        reference=message.provider_id if message.channel == "email" else None,
     )
 
 

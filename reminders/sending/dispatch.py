@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -30,17 +33,26 @@ from reminders.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from reminders.config import Settings
-from reminders.journal import record
-from reminders.models import Message, MessageStatus, Series, Session
+from reminders.config import CHANNELS, Settings
+from reminders.journal import record, record_many
+from reminders.models import Message, MessageEvent, MessageStatus, Series, Session
 from reminders.planning.consent import set_consent
-from reminders.sending.claims import claim_due, collapse_catch_up, release_stale
+from reminders.sending.claims import (
+    claim_due,
+    collapse_catch_up,
+    extend_leases,
+    release_stale,
+    start_attempts,
+)
 from reminders.sending.compose import compose
+from reminders.sending.rate_limit import RateLimitUnavailable, SenderRate, sender_rate
+from reminders.wording.sms_text import segments
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-OUTCOMES_PER_COMMIT = 20
+# How long a pass waits, once a call has returned, for others to return with it.
+GATHER_SECONDS = 0.005
 Sender = Callable[[list[int]], None]
 
 
@@ -70,7 +82,7 @@ def dispatch_due(settings: Settings, now: datetime, send: Sender | None = None) 
         collapse_catch_up(db, now)
     while True:
         with store.transaction(settings.database_url) as db:
-            ids = claim_due(db, now, settings.batch_size)
+            ids = claim_due(db, now, settings.batch_size, settings.lease_seconds)
         if not ids:
             return report
         report.claimed += len(ids)
@@ -83,48 +95,330 @@ def dispatch_due(settings: Settings, now: datetime, send: Sender | None = None) 
 def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Report:
     """Send messages this caller claimed (status queued); anything else is left alone.
 
-    Outcomes are recorded a few at a time: a worker that dies between a send and its record
-    leaves those rows `sending`, which become `unknown` and are reconciled, never resent.
+    Up to `settings.send_concurrency` provider calls are in flight at once, each in a thread
+    of its own; this thread does the bookkeeping in few transactions. Rows turn `sending`
+    (under a fresh attempt token) just before their own calls, and get their outcomes as
+    the calls return; rows never attempted stay queued, so a worker that dies leaves them
+    to be planned again, never `unknown`. A live worker keeps the leases of its rows fresh.
     """
     report = Report()
     with store.transaction(settings.database_url) as db:
         ready = prepare(db, settings, list(ids), now, report)
-    channels: dict[str, Channel] = {}
-    outcomes: list[tuple[int, Outcome, int]] = []
-    for outgoing in ready:
-        if outgoing.channel not in channels:
-            channels[outgoing.channel] = channel_for(settings, outgoing.channel)
-        started = time.perf_counter()
-        outcome = deliver(channels[outgoing.channel], outgoing)
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
-        outcomes.append((outgoing.message_id, outcome, elapsed_ms))
-        if len(outcomes) >= OUTCOMES_PER_COMMIT:
-            _record_outcomes(settings, outcomes, now, report)
-            outcomes = []
-    _record_outcomes(settings, outcomes, now, report)
+    if not ready:
+        return report
+    clock = Clock(now)
+    with (
+        Holding(settings, [o.message_id for o in ready], clock) as holding,
+        _Senders(settings) as senders,
+        _Calls(settings, senders, min(len(ready), settings.send_concurrency)) as calls,
+    ):
+        waiting = deque(ready)
+        while waiting or calls.in_flight:
+            paced = senders.pace_next(waiting, calls.free)
+            _start(settings, calls, paced.ready, clock, holding, report)
+            for outgoing in paced.unavailable:
+                report.outcomes[_not_attempted(settings, outgoing.message_id, now)] += 1
+                holding.release(outgoing.message_id)
+            finished = calls.finished(timeout=paced.wait)
+            for status in _record(settings, senders, finished, now):
+                report.outcomes[status] += 1
+            for call in finished:
+                holding.release(call.outgoing.message_id)
     return report
 
 
-def _record_outcomes(
-    settings: Settings, outcomes: list[tuple[int, Outcome, int]], now: datetime, report: Report
+def _start(
+    settings: Settings,
+    calls: _Calls,
+    outgoing: list[Outgoing],
+    clock: Clock,
+    holding: Holding,
+    report: Report,
 ) -> None:
-    if not outcomes:
+    if not outgoing:
         return
     with store.transaction(settings.database_url) as db:
-        messages = db.scalars(
-            select(Message).where(Message.id.in_([i for i, _, _ in outcomes])).with_for_update()
-        ).all()
-        by_id = {message.id: message for message in messages}
-        for message_id, outcome, elapsed_ms in outcomes:
-            by_id[message_id].provider_ms = elapsed_ms
-            status = record_outcome(db, settings, by_id[message_id], outcome, now)
-            report.outcomes[status] += 1
+        token, taken = start_attempts(
+            db, [o.message_id for o in outgoing], clock(), settings.lease_seconds
+        )
+    for item in outgoing:
+        if item.message_id in taken:
+            calls.submit(item, token)
+        else:  # released or taken by another worker meanwhile: nothing sent
+            report.outcomes["taken elsewhere"] += 1
+            holding.release(item.message_id)
+
+
+def _record(
+    settings: Settings, senders: _Senders, finished: list[Call], now: datetime
+) -> list[str]:
+    if not finished:
+        return []
+    for call in finished:
+        senders.heed(call.outgoing, call.outcome)
+    with store.transaction(settings.database_url) as db:
+        accepted = _record_accepted(db, finished, now)
+        rest = [call for call in finished if call.outgoing.message_id not in accepted]
+        return [MessageStatus.SENT] * len(accepted) + _record_each(db, settings, rest, now)
+
+
+def _record_accepted(db: DB, finished: list[Call], now: datetime) -> set[int]:
+    """The common case in three statements: accepted sends whose attempt still holds its row."""
+    calls = {c.outgoing.message_id: c for c in finished if isinstance(c.outcome, str)}
+    if not calls:
+        return set()
+    held = db.execute(
+        select(Message.id, Message.attempt_token)
+        .where(Message.id.in_(sorted(calls)), Message.status == MessageStatus.SENDING)
+        .with_for_update()
+    ).all()
+    ids = {i for i, token in held if token == calls[i].token}
+    if not ids:
+        return ids
+    reason = "accepted by the provider"
+    table = Message.__table__
+    assert isinstance(table, Table)
+    db.execute(
+        table.update()
+        .where(table.c.id == bindparam("message_id"))
+        .values(
+            status=MessageStatus.SENT,
+            reason=reason,
+            sent_at=now,
+            provider_id=bindparam("provider_id"),
+            provider_ms=bindparam("provider_ms"),
+        ),
+        [
+            {
+                "message_id": i,
+                "provider_id": calls[i].outcome,
+                "provider_ms": calls[i].elapsed_ms,
+            }
+            for i in sorted(ids)
+        ],
+    )
+    record_many(db, sorted(ids), MessageStatus.SENT, reason, now)
+    return ids
+
+
+def _record_each(db: DB, settings: Settings, calls: list[Call], now: datetime) -> list[str]:
+    messages = db.scalars(
+        select(Message)
+        .where(Message.id.in_([call.outgoing.message_id for call in calls]))
+        .order_by(Message.id)
+        .with_for_update()
+    ).all()
+    by_id = {message.id: message for message in messages}
+    statuses = []
+    for call in calls:
+        message = by_id.get(call.outgoing.message_id)
+        if message is not None:
+            message.provider_ms = call.elapsed_ms
+            statuses.append(
+                record_outcome(db, settings, message, call.outcome, now, token=call.token)
+            )
+    return statuses
+
+
+def _not_attempted(settings: Settings, message_id: int, now: datetime) -> str:
+    """A queued row this worker could not pace (no rate limit answer): planned again later."""
+    with store.transaction(settings.database_url) as db:
+        message = db.get(Message, message_id, with_for_update=True)
+        if message is None or message.status != MessageStatus.QUEUED:
+            return "taken elsewhere"
+        message.due_at = now + backoff(settings.retry_base_seconds, max(message.attempts, 1))
+        why = "not sent: the rate limit did not answer; planned again"
+        record(db, message, MessageStatus.PLANNED, why, now)
+        return str(message.status)
+
+
+@dataclass
+class Call:
+    """One provider call: what it sent, under which attempt, and (once back) its outcome."""
+
+    outgoing: Outgoing
+    token: str
+    outcome: Outcome = ""
+    elapsed_ms: int = 0
+
+
+class _Calls:
+    """Provider calls in flight, each in a thread of its own."""
+
+    def __init__(self, settings: Settings, senders: _Senders, workers: int) -> None:
+        self.senders = senders
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="send")
+        self._running: dict[Future[Call], Call] = {}
+
+    def __enter__(self) -> _Calls:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    @property
+    def free(self) -> int:
+        return self.workers - len(self._running)
+
+    def submit(self, outgoing: Outgoing, token: str) -> None:
+        call = Call(outgoing, token)
+        self._running[self._pool.submit(self._make, call)] = call
+
+    def finished(self, timeout: float | None) -> list[Call]:
+        """The calls that came back, waiting up to `timeout` (None: until one does)."""
+        if not self._running:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        done, _ = wait(self._running, timeout=timeout, return_when=FIRST_COMPLETED)
+        if done and len(done) < len(self._running):
+            # A moment more gathers the calls about to return: one record for many.
+            done, _ = wait(self._running, timeout=GATHER_SECONDS, return_when=ALL_COMPLETED)
+        for future in done:
+            del self._running[future]
+        return [future.result() for future in done]
+
+    def _make(self, call: Call) -> Call:
+        started = time.perf_counter()
+        call.outcome = deliver(self.senders.channel(call.outgoing.channel), call.outgoing)
+        call.elapsed_ms = int((time.perf_counter() - started) * 1000)
+        return call
+
+
+class Clock:
+    """The dispatcher's `now` (virtual under `tick --now`) moving on with real time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self._began = start, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._began)
+
+
+class Holding:
+    """The rows a live worker holds: a thread extends their leases until each is released.
+
+    Without it a slow provider would make a working worker's rows look dead once a batch
+    ran longer than the lease, and they would be declared unknown and sent again.
+    """
+
+    def __init__(self, settings: Settings, ids: Iterable[int], clock: Clock) -> None:
+        self.settings, self.clock = settings, clock
+        self._held = set(ids)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease", daemon=True)
+
+    def __enter__(self) -> Holding:
+        self.extend()  # the task may have waited in the broker since its claim
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def release(self, message_id: int) -> None:
+        with self._lock:
+            self._held.discard(message_id)
+
+    def extend(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
+        try:
+            with store.transaction(self.settings.database_url) as db:
+                extend_leases(db, held, until)
+        except SQLAlchemyError as exc:
+            log.warning("could not extend %d leases: %s", len(held), type(exc).__name__)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.settings.lease_seconds / 3):
+            self.extend()
+
+
+@dataclass
+class Paced:
+    ready: list[Outgoing] = field(default_factory=list)
+    unavailable: list[Outgoing] = field(default_factory=list)  # the rate limit did not answer
+    wait: float | None = None  # seconds until the next may go; None: when a call returns
+
+
+class _Senders:
+    """Per sending thread, its own channel objects (each may keep a connection open for the
+    whole batch); per channel, the sender's shared rate limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._opened: list[Channel] = []
+        self._lock = threading.Lock()
+        self._rates: dict[str, SenderRate | None] = {
+            name: sender_rate(settings, name) for name in CHANNELS
+        }
+
+    def __enter__(self) -> _Senders:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for channel in self._opened:
+            channel.close()
+
+    def channel(self, name: str) -> Channel:
+        mine: dict[str, Channel] | None = getattr(self._local, "channels", None)
+        if mine is None:
+            mine = self._local.channels = {}
+        if name not in mine:
+            mine[name] = channel_for(self.settings, name)
+            with self._lock:
+                self._opened.append(mine[name])
+        return mine[name]
+
+    def pace_next(self, waiting: deque[Outgoing], slots: int) -> Paced:
+        """Up to `slots` messages from the front of `waiting` that their senders' rates let
+        go now (SMS count in segments); how long to wait when the next must wait."""
+        paced = Paced()
+        while waiting and len(paced.ready) < slots:
+            outgoing = waiting.popleft()
+            rate = self._rates.get(outgoing.channel)
+            if rate is None:
+                paced.ready.append(outgoing)
+                continue
+            cost = segments(outgoing.body) if outgoing.channel == "sms" else 1
+            try:
+                decision = rate.try_acquire(max(cost, 1))
+            except RateLimitUnavailable:
+                paced.unavailable.append(outgoing)
+                continue
+            if decision.taken:
+                paced.ready.append(outgoing)
+            else:
+                waiting.appendleft(outgoing)
+                paced.wait = decision.wait
+                break
+        return paced
+
+    def heed(self, outgoing: Outgoing, outcome: Outcome) -> None:
+        """A provider's "too many requests" slows every worker's sends for this sender."""
+        rate = self._rates.get(outgoing.channel)
+        if rate is None or not isinstance(outcome, TransientError):
+            return
+        if outcome.retry_after is not None:
+            try:
+                rate.slow_down(max(outcome.retry_after, 1.0))
+            except RateLimitUnavailable:
+                log.warning("could not slow the %s sender down", outgoing.channel)
 
 
 def prepare(
     db: DB, settings: Settings, ids: list[int], now: datetime, report: Report
 ) -> list[Outgoing]:
-    """Re-check each queued row at send time; mark the ones still worth sending `sending`."""
+    """Re-check each queued row at send time and render the ones still worth sending."""
     messages = db.scalars(
         select(Message)
         .where(Message.id.in_(ids), Message.status == MessageStatus.QUEUED)
@@ -162,10 +456,25 @@ def deliver(channel: Channel, outgoing: Outgoing) -> Outcome:
 
 
 def record_outcome(
-    db: DB, settings: Settings, message: Message, outcome: Outcome, now: datetime
+    db: DB,
+    settings: Settings,
+    message: Message,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    token: str | None = None,
 ) -> str:
-    if message.status != MessageStatus.SENDING:
-        return str(message.status)  # reconciled meanwhile; its record stands
+    """Write what the provider said; only the attempt holding `token` may (None: any sending).
+
+    A definite answer (accepted or refused) is kept even when the lease ran out meanwhile
+    and the row was declared unknown or planned again: it says what really happened.
+    """
+    if token is not None and message.attempt_token != token:
+        _late_outcome(db, message, outcome, now)
+        return str(message.status)
+    definite = isinstance(outcome, str | PermanentError)
+    if message.status != MessageStatus.SENDING and not (definite and message.status in LAPSED):
+        return str(message.status)  # settled meanwhile; its record stands
     if isinstance(outcome, str):
         message.provider_id, message.sent_at = outcome, now
         record(db, message, MessageStatus.SENT, "accepted by the provider", now)
@@ -184,6 +493,19 @@ def record_outcome(
     else:
         record(db, message, MessageStatus.UNKNOWN, f"unexpected error: {outcome!r}", now)
     return str(message.status)
+
+
+# Where a row can be when its attempt's lease ran out before the answer came.
+LAPSED = (MessageStatus.UNKNOWN, MessageStatus.PLANNED, MessageStatus.QUEUED)
+
+
+def _late_outcome(db: DB, message: Message, outcome: Outcome, now: datetime) -> None:
+    """An earlier attempt answered after another took the row: say so, change nothing."""
+    said = "accepted it" if isinstance(outcome, str) else f"said {outcome}"
+    why = f"an earlier attempt's answer came late: the provider {said}"
+    db.add(MessageEvent(message=message, at=now, status=message.status, reason=why))
+    if isinstance(outcome, str):
+        log.error("message %s: a late attempt was accepted after another attempt", message.id)
 
 
 def _opted_out_at_provider(db: DB, settings: Settings, message: Message, now: datetime) -> None:

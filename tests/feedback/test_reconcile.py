@@ -12,6 +12,7 @@ from reminders import store
 from reminders.config import Settings
 from reminders.feedback.reconcile import (
     EMAIL_FOR_STAFF,
+    EMAIL_RETRIED,
     RETRIED,
     SMS_FOR_STAFF,
     SMS_TOO_LATE,
@@ -19,7 +20,7 @@ from reminders.feedback.reconcile import (
     reconcile_unknown,
 )
 from reminders.models import Message, MessageEvent, Patient
-from reminders.sending.claims import claim_due
+from reminders.sending.claims import claim_due, start_attempt
 from reminders.sending.dispatch import Report, prepare
 from reminders.staff.attention import stale_sms
 from tests.fakes.smtp import FakeSMTP
@@ -48,7 +49,10 @@ def lose_worker_before_the_call(settings: Settings, now: datetime) -> None:
     with store.transaction(settings.database_url) as db:
         ids = claim_due(db, now, 10)
     with store.transaction(settings.database_url) as db:
-        prepare(db, settings, ids, now, Report())
+        ready = prepare(db, settings, ids, now, Report())
+    with store.transaction(settings.database_url) as db:
+        for outgoing in ready:
+            start_attempt(db, outgoing.message_id, now)
 
 
 def events_with(settings: Settings, reason: str) -> int:
@@ -147,10 +151,48 @@ def test_it_never_retries_an_sms_that_has_expired(
     assert twilio_api.messages == []
 
 
-def test_it_leaves_an_unknown_email_for_staff_and_says_so_once(
+def test_an_unknown_email_goes_again_once_with_the_same_message_id(
     providers: Clinic, smtp_server: FakeSMTP
 ) -> None:
     settings = providers.settings
+    providers.import_rows([row(phone="")], BOOKED)
+    now = local("2026-03-07 14:00")
+    lose_worker_before_the_call(settings, now)
+    (lost,) = providers.log()
+    later = now + timedelta(minutes=6)
+    reconcile(settings, later)
+    assert providers.log()[0]["reason"] == EMAIL_RETRIED
+
+    providers.tick(later)
+
+    (email,) = providers.log()
+    assert email["status"] == "sent" and email["attempts"] == 2
+    (arrived,) = smtp_server.messages
+    assert arrived["Message-ID"] == lost["provider_id"] == email["provider_id"]
+
+
+def test_a_second_unknown_email_is_left_for_staff(
+    providers: Clinic, smtp_server: FakeSMTP
+) -> None:
+    settings = providers.settings
+    providers.import_rows([row(phone="")], BOOKED)
+    now = local("2026-03-07 14:00")
+    lose_worker_before_the_call(settings, now)
+    reconcile(settings, now + timedelta(minutes=6))
+    again = now + timedelta(minutes=7)
+    lose_worker_before_the_call(settings, again)
+    for minutes in (6, 20):
+        reconcile(settings, again + timedelta(minutes=minutes))
+
+    (email,) = providers.log()
+    assert (email["status"], email["reason"]) == ("unknown", EMAIL_FOR_STAFF)
+    assert smtp_server.messages == []
+
+
+def test_it_leaves_an_unknown_email_for_staff_when_the_clinic_opts_out_of_retrying(
+    providers: Clinic, smtp_server: FakeSMTP
+) -> None:
+    settings = providers.settings.model_copy(update={"email_retry_unknown": False})
     providers.import_rows([row(phone="")], BOOKED)
     now = local("2026-03-07 14:00")
     lose_worker_before_the_call(settings, now)

@@ -13,7 +13,7 @@ import pytest
 from reminders import store
 from reminders.channels import channel_for
 from reminders.config import Settings
-from reminders.sending.claims import claim_due
+from reminders.sending.claims import claim_due, start_attempt
 from reminders.sending.dispatch import Report, deliver, prepare
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -198,6 +198,8 @@ def test_a_worker_lost_after_the_provider_call_is_never_blindly_resent(
         ids = claim_due(db, now, 10)
     with store.transaction(settings.database_url) as db:
         (outgoing,) = prepare(db, settings, ids, now, Report())
+    with store.transaction(settings.database_url) as db:
+        assert start_attempt(db, outgoing.message_id, now) is not None
     deliver(channel_for(settings, "sms"), outgoing)  # ...and the worker dies here
 
     later = now + timedelta(seconds=settings.lease_seconds + 1)

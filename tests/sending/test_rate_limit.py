@@ -1,0 +1,343 @@
+"""A sender's rate holds across threads, processes and hosts: no second ever sees more."""
+
+from __future__ import annotations
+
+import math
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import cast
+
+import pytest
+import redis
+
+from reminders.config import ConfigError, Settings
+from reminders.sending.rate_limit import (
+    SECOND_US,
+    Decision,
+    Pace,
+    RateLimitUnavailable,
+    SenderRate,
+    sender_of,
+    sender_rate,
+)
+
+HAMMER_SECONDS = 3.0
+# SMS segments: half the threads send short messages only, the others some long ones too.
+SHORT, MIXED = (1,), (1, 1, 3, 2)
+
+Admission = tuple[int, int]  # (limiter clock in microseconds, units)
+
+
+def busiest_second(admissions: list[Admission]) -> int:
+    """The most units in any half-open 1 s window: the window ending at each admission."""
+    ordered = sorted(admissions)
+    most = units = first = 0
+    for clock, cost in ordered:
+        units += cost
+        while ordered[first][0] <= clock - SECOND_US:
+            units -= ordered[first][1]
+            first += 1
+        most = max(most, units)
+    return most
+
+
+def units_per_second(admissions: list[Admission]) -> float:
+    """The units that went out after the first admission, over the time they took."""
+    clocks = sorted(clock for clock, _ in admissions)
+    units = sum(cost for _, cost in admissions) - min(admissions)[1]
+    return units * SECOND_US / (clocks[-1] - clocks[0])
+
+
+def limiter(broker_url: str | None, rate: float, sender: str = "") -> SenderRate:
+    settings = Settings(
+        broker_url=broker_url,
+        sms_rate_per_second=rate,
+        twilio_messaging_service_sid=sender or f"MG{uuid.uuid4().hex}",
+    )
+    rate_limit = sender_rate(settings, "sms")
+    assert rate_limit is not None
+    return rate_limit
+
+
+def hammer(
+    rate_limit: SenderRate, costs: tuple[int, ...], start_at: float, seconds: float
+) -> tuple[list[Admission], int]:
+    """One thread sending as fast as it is let: `acquire()`'s loop, noting each admission.
+
+    The admission's time is the limiter's own clock: a clock read after `acquire()` returns
+    would add the thread's wake-up delay, which no limiter controls.
+    """
+    time.sleep(max(0.0, start_at - time.time()))
+    admissions: list[Admission] = []
+    refusals = 0
+    deadline = start_at + seconds
+    while (now := time.time()) < deadline:
+        cost = costs[len(admissions) % len(costs)]
+        decision = rate_limit.try_acquire(cost)
+        if decision.taken:
+            admissions.append((decision.clock_us, cost))
+        else:
+            refusals += 1
+            time.sleep(min(decision.wait, deadline - now))
+    return admissions, refusals
+
+
+def hammer_with_threads(
+    broker_url: str | None, rate: float, sender: str, threads: int, start_at: float
+) -> tuple[list[Admission], int]:
+    """One worker process: `threads` sending threads on one sender (runs in a child process)."""
+    rate_limit = limiter(broker_url, rate, sender)
+    results: list[tuple[list[Admission], int]] = []
+
+    def send(costs: tuple[int, ...]) -> None:
+        results.append(hammer(rate_limit, costs, start_at, HAMMER_SECONDS))
+
+    workers = [
+        threading.Thread(target=send, args=(SHORT if k % 2 == 0 else MIXED,))
+        for k in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return [a for admissions, _ in results for a in admissions], sum(r for _, r in results)
+
+
+def acquire_then_read_the_clock(redis_url: str, sender: str) -> tuple[Decision, int]:
+    """One sender, here or in another process: its first answer, and the time it may send."""
+    rate_limit = limiter(redis_url, 20, sender)
+    first = rate_limit.try_acquire()
+    rate_limit.acquire()
+    return first, server_clock_us(redis_url)
+
+
+def server_clock_us(redis_url: str) -> int:
+    seconds, micros = cast(tuple[int, int], redis.Redis.from_url(redis_url).time())
+    return seconds * SECOND_US + micros
+
+
+def ready() -> bool:
+    return True
+
+
+@pytest.fixture(scope="module")
+def worker_processes() -> Iterator[ProcessPoolExecutor]:
+    """Three other worker processes, started fresh (spawn) once for the module."""
+    with ProcessPoolExecutor(max_workers=3, mp_context=get_context("spawn")) as pool:
+        for started in [pool.submit(ready) for _ in range(3)]:
+            started.result()
+        yield pool
+
+
+@pytest.fixture(params=["redis", "in-process"])
+def broker_url(request: pytest.FixtureRequest) -> str | None:
+    """Each rule holds on Redis and on the per-process fallback alike."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return None
+
+
+@pytest.mark.parametrize("rate", [0.5, 1, 2.5, 3, 5, 7.5, 20, 33.3])
+def test_the_schedule_never_lets_more_than_ceil_rate_units_into_a_second(rate: float) -> None:
+    """The maths alone, on a simulated clock: many clients, random costs and pauses."""
+    pace = Pace.of(rate)
+    dice = random.Random(rate)
+    clients = [0] * 8  # the time each client next asks, in microseconds
+    tat, admissions, refusals = -SECOND_US, [], 0
+    while min(clients) < 60 * SECOND_US:
+        asker = min(range(len(clients)), key=clients.__getitem__)
+        now = clients[asker]
+        cost = min(dice.choice([1, 1, 1, 2, 3, pace.window_units]), pace.window_units)
+        ready_at = pace.ready_us(tat, cost)
+        if now < ready_at:
+            refusals += 1
+            clients[asker] = ready_at + dice.choice([0, 0, 1, 1000])
+            continue
+        tat = pace.after_us(tat, now, cost)
+        admissions.append((now, cost))
+        clients[asker] = now + dice.choice([0, 0, 0, 10_000, SECOND_US, 3 * SECOND_US])
+
+    assert refusals > len(admissions)  # the clients wanted more than the rate
+    assert busiest_second(admissions) <= math.ceil(rate)
+
+
+@pytest.mark.parametrize("rate", [5, 20])
+def test_it_never_admits_more_than_the_rate_in_any_second_across_processes_and_threads(
+    redis_url: str, rate: int, worker_processes: ProcessPoolExecutor
+) -> None:
+    sender = f"MG{uuid.uuid4().hex}"
+    start_at = time.time() + 0.2
+    runs = [
+        worker_processes.submit(hammer_with_threads, redis_url, rate, sender, 3, start_at)
+        for _ in range(3)
+    ]
+    results = [run.result() for run in runs]
+    admissions = [a for run, _ in results for a in run]
+
+    assert all(refusals > 0 for _, refusals in results)  # every process had to wait
+    assert busiest_second(admissions) <= rate
+    assert units_per_second(admissions) >= rate / 2  # long messages: n / (2n - 1) at worst
+
+
+def test_the_in_process_fallback_never_admits_more_than_the_rate_in_any_second() -> None:
+    admissions, refusals = hammer_with_threads(None, 20, f"MG{uuid.uuid4().hex}", 6, time.time())
+
+    assert refusals > 0
+    assert busiest_second(admissions) <= 20
+    assert units_per_second(admissions) >= 20 / 2
+
+
+def test_the_sustained_rate_is_close_to_the_configured_one(redis_url: str) -> None:
+    rate_limit = limiter(redis_url, 20)
+    sent: list[float] = []
+    deadline = time.monotonic() + HAMMER_SECONDS
+
+    def send_until_the_deadline() -> None:
+        while time.monotonic() < deadline:
+            rate_limit.acquire()
+            sent.append(time.monotonic())
+
+    workers = [threading.Thread(target=send_until_the_deadline) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    achieved = (len(sent) - 1) / (max(sent) - min(sent))
+    assert 0.9 <= achieved / 20 <= 1.1
+
+
+def test_a_three_segment_sms_takes_three_units(broker_url: str | None) -> None:
+    rate_limit = limiter(broker_url, 5)  # one unit every 200 ms
+
+    long_sms = rate_limit.try_acquire(3)
+    next_sms = rate_limit.try_acquire(1)
+
+    assert long_sms.taken
+    assert not next_sms.taken
+    assert next_sms.clock_us + next_sms.wait_us == long_sms.clock_us + 3 * 200_000
+
+
+def test_a_message_longer_than_a_seconds_budget_goes_alone_and_pays_its_whole_cost(
+    broker_url: str | None,
+) -> None:
+    after_a_short_one = limiter(broker_url, 2)  # one unit every 500 ms, 2 in a second
+    short = after_a_short_one.try_acquire(1)
+    waiting = after_a_short_one.try_acquire(5)
+    fresh = limiter(broker_url, 2)
+    long_sms = fresh.try_acquire(5)
+    next_sms = fresh.try_acquire(1)
+
+    assert waiting.clock_us + waiting.wait_us == short.clock_us + SECOND_US
+    assert long_sms.taken
+    assert next_sms.clock_us + next_sms.wait_us == long_sms.clock_us + 5 * 500_000
+
+
+def test_two_senders_do_not_share_a_budget(broker_url: str | None) -> None:
+    first, second = limiter(broker_url, 5), limiter(broker_url, 5)
+
+    assert first.try_acquire(5).taken
+    assert second.try_acquire(5).taken
+    assert not first.try_acquire(1).taken
+
+
+def test_two_limiters_of_one_sender_share_its_budget(broker_url: str | None) -> None:
+    sender = f"MG{uuid.uuid4().hex}"
+
+    assert limiter(broker_url, 5, sender).try_acquire(5).taken
+    assert not limiter(broker_url, 5, sender).try_acquire(1).taken
+
+
+def test_slow_down_blocks_every_process_and_thread_of_that_sender(
+    redis_url: str, worker_processes: ProcessPoolExecutor
+) -> None:
+    sender = f"MG{uuid.uuid4().hex}"
+    told_at = server_clock_us(redis_url)
+    limiter(redis_url, 20, sender).slow_down(1.5)
+    other_process = worker_processes.submit(acquire_then_read_the_clock, redis_url, sender)
+    here: list[tuple[Decision, int]] = []
+    threads = [
+        threading.Thread(target=lambda: here.append(acquire_then_read_the_clock(redis_url, sender)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answers = [other_process.result(), *here]
+
+    for first, sent_at in answers:
+        assert not first.taken
+        assert first.clock_us + first.wait_us >= told_at + 1_500_000
+        assert sent_at >= told_at + 1_500_000
+
+
+def test_slow_down_holds_the_in_process_fallback_too() -> None:
+    sender = f"MG{uuid.uuid4().hex}"
+    limiter(None, 20, sender).slow_down(30)
+
+    decision = limiter(None, 20, sender).try_acquire()
+
+    assert not decision.taken
+    assert decision.wait > 29
+
+
+def test_an_unreachable_redis_is_a_transient_error_not_a_crash() -> None:
+    with socket.socket() as bound_not_listening:  # refuses connections, and nobody takes it
+        bound_not_listening.bind(("127.0.0.1", 0))
+        port = bound_not_listening.getsockname()[1]
+        rate_limit = limiter(f"redis://127.0.0.1:{port}/0", 5)
+
+        with pytest.raises(RateLimitUnavailable):
+            rate_limit.acquire()
+        with pytest.raises(RateLimitUnavailable):
+            rate_limit.slow_down(1)
+
+
+def test_there_is_no_limiter_when_the_rate_is_zero() -> None:
+    assert sender_rate(Settings(), "sms") is None
+    assert sender_rate(Settings(), "email") is None
+
+
+def test_a_broker_that_is_not_redis_cannot_share_a_rate() -> None:
+    settings = Settings(broker_url="amqp://guest@localhost//", email_rate_per_second=5)
+
+    with pytest.raises(ConfigError, match="REMINDERS_BROKER_URL"):
+        sender_rate(settings, "email")
+
+
+def test_a_send_costs_at_least_one_unit() -> None:
+    with pytest.raises(ValueError):
+        limiter(None, 5).try_acquire(0)
+
+
+@pytest.mark.parametrize(
+    ("channel", "given", "sender"),
+    [
+        ("sms", {"twilio_messaging_service_sid": "MG1", "twilio_from": "+1403"}, "MG1"),
+        ("sms", {"twilio_from": "+14035550100"}, "+14035550100"),
+        ("sms", {}, "outbox"),
+        ("email", {"smtp_username": "u", "email_from": "c@x.ca", "smtp_host": "h"}, "u"),
+        ("email", {"email_from": "clinic@example.com", "smtp_host": "h"}, "clinic@example.com"),
+        ("email", {"smtp_host": "smtp.example.com"}, "smtp.example.com"),
+    ],
+)
+def test_the_sender_is_the_account_that_spends_the_budget(
+    channel: str, given: dict[str, str], sender: str
+) -> None:
+    assert sender_of(Settings(**given), channel) == sender  # type: ignore[arg-type]
+
+
+def test_the_key_names_the_channel_and_the_sender() -> None:
+    settings = Settings(email_rate_per_second=2, smtp_username="reminders@clinic.ca")
+    rate_limit = sender_rate(settings, "email")
+
+    assert rate_limit is not None
+    assert rate_limit.key == "reminders:rate:email:reminders@clinic.ca"
