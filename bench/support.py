@@ -119,9 +119,11 @@ def fresh_database(base: str) -> Iterator[str]:
 
 
 @contextmanager
-def worker(env: dict[str, str], concurrency: int, log: Path) -> Iterator[None]:
+def worker(
+    env: dict[str, str], concurrency: int, log: Path, app: str = "bench.app"
+) -> Iterator[None]:
     """A Celery worker node (prefork, `concurrency` processes) for the length of the block."""
-    process = start_worker(env, concurrency, log)
+    process = start_worker(env, concurrency, log, app)
     try:
         time.sleep(3)  # let the worker connect before the clock starts
         yield
@@ -130,13 +132,15 @@ def worker(env: dict[str, str], concurrency: int, log: Path) -> Iterator[None]:
         process.wait(timeout=30)
 
 
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], concurrency: int, log: Path, app: str
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        "bench.app",
+        app,
         "worker",
         "--loglevel=WARNING",
         f"--concurrency={concurrency}",
