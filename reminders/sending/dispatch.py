@@ -10,15 +10,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -40,19 +37,17 @@ from reminders.planning.consent import set_consent
 from reminders.sending.claims import (
     claim_due,
     collapse_catch_up,
-    extend_leases,
     release_stale,
     start_attempts,
 )
 from reminders.sending.compose import compose
+from reminders.sending.in_flight import Call, Calls, Clock, Holding, Outcome
 from reminders.sending.rate_limit import RateLimitUnavailable, SenderRate, sender_rate
 from reminders.wording.sms_text import segments
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# How long a pass waits, once a call has returned, for others to return with it.
-GATHER_SECONDS = 0.005
 Sender = Callable[[list[int]], None]
 
 
@@ -110,7 +105,7 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
     with (
         Holding(settings, [o.message_id for o in ready], clock) as holding,
         _Senders(settings) as senders,
-        _Calls(settings, senders, min(len(ready), settings.send_concurrency)) as calls,
+        Calls(senders.deliver, min(len(ready), settings.send_concurrency)) as calls,
     ):
         waiting = deque(ready)
         while waiting or calls.in_flight:
@@ -129,7 +124,7 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
 
 def _start(
     settings: Settings,
-    calls: _Calls,
+    calls: Calls,
     outgoing: list[Outgoing],
     clock: Clock,
     holding: Holding,
@@ -233,116 +228,6 @@ def _not_attempted(settings: Settings, message_id: int, now: datetime) -> str:
 
 
 @dataclass
-class Call:
-    """One provider call: what it sent, under which attempt, and (once back) its outcome."""
-
-    outgoing: Outgoing
-    token: str
-    outcome: Outcome = ""
-    elapsed_ms: int = 0
-
-
-class _Calls:
-    """Provider calls in flight, each in a thread of its own."""
-
-    def __init__(self, settings: Settings, senders: _Senders, workers: int) -> None:
-        self.senders = senders
-        self.workers = workers
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="send")
-        self._running: dict[Future[Call], Call] = {}
-
-    def __enter__(self) -> _Calls:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=True)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._running)
-
-    @property
-    def free(self) -> int:
-        return self.workers - len(self._running)
-
-    def submit(self, outgoing: Outgoing, token: str) -> None:
-        call = Call(outgoing, token)
-        self._running[self._pool.submit(self._make, call)] = call
-
-    def finished(self, timeout: float | None) -> list[Call]:
-        """The calls that came back, waiting up to `timeout` (None: until one does)."""
-        if not self._running:
-            if timeout:
-                time.sleep(timeout)
-            return []
-        done, _ = wait(self._running, timeout=timeout, return_when=FIRST_COMPLETED)
-        if done and len(done) < len(self._running):
-            # A moment more gathers the calls about to return: one record for many.
-            done, _ = wait(self._running, timeout=GATHER_SECONDS, return_when=ALL_COMPLETED)
-        for future in done:
-            del self._running[future]
-        return [future.result() for future in done]
-
-    def _make(self, call: Call) -> Call:
-        started = time.perf_counter()
-        call.outcome = deliver(self.senders.channel(call.outgoing.channel), call.outgoing)
-        call.elapsed_ms = int((time.perf_counter() - started) * 1000)
-        return call
-
-
-class Clock:
-    """The dispatcher's `now` (virtual under `tick --now`) moving on with real time."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start, self._began = start, time.monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self._began)
-
-
-class Holding:
-    """The rows a live worker holds: a thread extends their leases until each is released.
-
-    Without it a slow provider would make a working worker's rows look dead once a batch
-    ran longer than the lease, and they would be declared unknown and sent again.
-    """
-
-    def __init__(self, settings: Settings, ids: Iterable[int], clock: Clock) -> None:
-        self.settings, self.clock = settings, clock
-        self._held = set(ids)
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="lease", daemon=True)
-
-    def __enter__(self) -> Holding:
-        self.extend()  # the task may have waited in the broker since its claim
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def release(self, message_id: int) -> None:
-        with self._lock:
-            self._held.discard(message_id)
-
-    def extend(self) -> None:
-        with self._lock:
-            held = list(self._held)
-        until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
-        try:
-            with store.transaction(self.settings.database_url) as db:
-                extend_leases(db, held, until)
-        except SQLAlchemyError as exc:
-            log.warning("could not extend %d leases: %s", len(held), type(exc).__name__)
-
-    def _beat(self) -> None:
-        while not self._done.wait(self.settings.lease_seconds / 3):
-            self.extend()
-
-
-@dataclass
 class Paced:
     ready: list[Outgoing] = field(default_factory=list)
     unavailable: list[Outgoing] = field(default_factory=list)  # the rate limit did not answer
@@ -378,6 +263,10 @@ class _Senders:
             with self._lock:
                 self._opened.append(mine[name])
         return mine[name]
+
+    def deliver(self, outgoing: Outgoing) -> Outcome:
+        """One provider call, on the calling thread's own channel object."""
+        return deliver(self.channel(outgoing.channel), outgoing)
 
     def pace_next(self, waiting: deque[Outgoing], slots: int) -> Paced:
         """Up to `slots` messages from the front of `waiting` that their senders' rates let
@@ -439,9 +328,6 @@ def prepare(
             else:
                 ready.append(outgoing)
     return ready
-
-
-Outcome = str | ChannelError | Exception
 
 
 def deliver(channel: Channel, outgoing: Outgoing) -> Outcome:
