@@ -192,7 +192,9 @@ class Settings(BaseSettings):
     dispatch_interval: float = 5.0
     batch_size: int = 100
     # Provider calls in flight at once in one worker process: the wait is the provider's.
-    send_concurrency: int = Field(default=16, ge=1, le=256)
+    send_concurrency: int = Field(default=48, ge=1, le=256)
+    # ...of which email, each on an SMTP connection kept open: relays allow only a few.
+    email_concurrency: int = Field(default=4, ge=1, le=64)
     # Per sender (a From number, a Messaging Service, an SMTP account), shared by every
     # worker through Redis; 0 means no limit. SMS count in segments.
     sms_rate_per_second: float = Field(default=0.0, ge=0)

@@ -8,10 +8,12 @@ task or a duplicated tick finds the row already moved and does nothing.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -227,6 +229,33 @@ def _not_attempted(settings: Settings, message_id: int, now: datetime) -> str:
         return str(message.status)
 
 
+class _Pool:
+    """Up to `size` objects of one channel, made when first needed; a caller waits for one."""
+
+    def __init__(self, settings: Settings, name: str, size: int) -> None:
+        self.settings, self.name = settings, name
+        self._free: queue.LifoQueue[Channel] = queue.LifoQueue()
+        self._made: list[Channel] = []
+        self._room = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def lend(self) -> Iterator[Channel]:
+        with self._room:
+            try:
+                channel = self._free.get_nowait()
+            except queue.Empty:
+                channel = channel_for(self.settings, self.name)
+                self._made.append(channel)
+            try:
+                yield channel
+            finally:
+                self._free.put(channel)
+
+    def close(self) -> None:
+        for channel in self._made:
+            channel.close()
+
+
 @dataclass
 class Paced:
     ready: list[Outgoing] = field(default_factory=list)
@@ -235,14 +264,15 @@ class Paced:
 
 
 class _Senders:
-    """Per sending thread, its own channel objects (each may keep a connection open for the
-    whole batch); per channel, the sender's shared rate limit."""
+    """Per channel, a few channel objects lent to the sending threads one call at a time
+    (each keeps its connection open for the whole batch), and the sender's shared rate."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._local = threading.local()
-        self._opened: list[Channel] = []
-        self._lock = threading.Lock()
+        sizes = {"sms": settings.send_concurrency, "email": settings.email_concurrency}
+        self._pools: dict[str, _Pool] = {
+            name: _Pool(settings, name, sizes[name]) for name in CHANNELS
+        }
         self._rates: dict[str, SenderRate | None] = {
             name: sender_rate(settings, name) for name in CHANNELS
         }
@@ -251,22 +281,13 @@ class _Senders:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for channel in self._opened:
-            channel.close()
-
-    def channel(self, name: str) -> Channel:
-        mine: dict[str, Channel] | None = getattr(self._local, "channels", None)
-        if mine is None:
-            mine = self._local.channels = {}
-        if name not in mine:
-            mine[name] = channel_for(self.settings, name)
-            with self._lock:
-                self._opened.append(mine[name])
-        return mine[name]
+        for pool in self._pools.values():
+            pool.close()
 
     def deliver(self, outgoing: Outgoing) -> Outcome:
-        """One provider call, on the calling thread's own channel object."""
-        return deliver(self.channel(outgoing.channel), outgoing)
+        """One provider call, on a channel object no other thread is using."""
+        with self._pools[outgoing.channel].lend() as channel:
+            return deliver(channel, outgoing)
 
     def pace_next(self, waiting: deque[Outgoing], slots: int) -> Paced:
         """Up to `slots` messages from the front of `waiting` that their senders' rates let
