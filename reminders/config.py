@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from reminders.kinds import SESSION_REMINDER
+
 ChannelName = Literal["sms", "email"]
 CHANNELS: tuple[ChannelName, ...] = ("email", "sms")
 
@@ -93,7 +95,7 @@ class QuietHours(BaseModel):
 
 class ReminderRule(BaseModel):
     name: str
-    kind: str = "session_reminder"
+    kind: str = SESSION_REMINDER
     channel: ChannelName
     offset: timedelta
     template: str = ""

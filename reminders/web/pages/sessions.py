@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from reminders import store
 from reminders.config import CHANNELS
-from reminders.models import MessageStatus
+from reminders.models import WENT_OUT
 from reminders.sending.resend import ResendRefused, resend
 from reminders.staff.day_sheet import practitioners, sessions_between
 from reminders.web.deps import CsrfChecked, Staff, now_of, settings_of
@@ -80,7 +80,7 @@ def resend_session(
     except ResendRefused as exc:
         flash(request, "error", f"Resend refused: {exc}")
         return back(next)
-    ok = message.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
+    ok = message.status in WENT_OUT
     outcome = message.status + ("" if ok else f" ({message.reason})")
     flash(request, "notice" if ok else "error", f"Resend of {session_id} by {channel}: {outcome}")
     return back(next)
