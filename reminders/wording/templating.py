@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from babel.dates import (
@@ -195,6 +196,16 @@ def _session_view(settings: Settings, session: Session, language: str, *, sms: b
 
 def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str]:
     """(date, time, weekday, date and time) of an aware local datetime."""
+    # Kept per wall-clock time, zone and locale (an aware datetime compares by instant
+    # alone): a clinic's sessions share their slots, and formatting is much of a render.
+    return _wall_clock_texts(local.replace(tzinfo=None), local.fold, str(local.tzinfo), locale)
+
+
+@lru_cache(maxsize=4096)
+def _wall_clock_texts(
+    naive: datetime, fold: int, zone_name: str, locale: str
+) -> tuple[str, str, str, str]:
+    local = naive.replace(tzinfo=ZoneInfo(zone_name), fold=fold)
     zone = local.tzinfo
     date_and_time = (
         str(get_datetime_format("full", locale=locale))
