@@ -37,7 +37,6 @@ CONFIRM_WORDS = frozenset({"c"})
 RESCHEDULE_WORDS = frozenset({"r"})
 
 
-
 def normalise(body: str) -> str:
     """'  Arrêt! ' -> 'arret': no case, accents, surrounding spaces or punctuation."""
     decomposed = unicodedata.normalize("NFKD", body)

@@ -27,9 +27,7 @@ def reply_context(settings: Settings, session: Session | None) -> dict[str, obje
     return {"clinic": {"name": settings.clinic.name, "phone": settings.clinic.phone}, "when": when}
 
 
-def reply_text(
-    settings: Settings, language: str, what: str, session: Session | None
-) -> str | None:
+def reply_text(settings: Settings, language: str, what: str, session: Session | None) -> str | None:
     """The answer `what` in `language`; None when its template does not render.
 
     Raising would roll back what the patient asked for (an opt-out, a confirmation) along
