@@ -171,9 +171,7 @@ def test_an_unknown_email_goes_again_once_with_the_same_message_id(
     assert arrived["Message-ID"] == lost["provider_id"] == email["provider_id"]
 
 
-def test_a_second_unknown_email_is_left_for_staff(
-    providers: Clinic, smtp_server: FakeSMTP
-) -> None:
+def test_a_second_unknown_email_is_left_for_staff(providers: Clinic, smtp_server: FakeSMTP) -> None:
     settings = providers.settings
     providers.import_rows([row(phone="")], BOOKED)
     now = local("2026-03-07 14:00")
