@@ -1,30 +1,52 @@
 """A rate per sender (a From number, a Messaging Service, an SMTP account), shared by every worker.
 
-The limiter is GCRA (the generic cell rate algorithm): one stored time per sender, the
-theoretical arrival time `tat`, in integer microseconds. Each unit (an SMS segment, an
-email) pushes `tat` on by `interval = ceil(1 s / rate)`; rounding up can only slow us down.
+The limiter is a sliding-window log. Each sender keeps a log of its admissions, each a time
+in integer microseconds on the limiter's clock and a number of units (SMS segments; 1 per
+email). A request for `cost` units at `now` first drops the entries at or before
+`now - window`, then sums the rest; it is admitted when `used + cost <= limit`, and is
+otherwise told the exact wait until enough of the oldest entries have left the window.
 
-The promise: no half-open 1 s window ever holds more than `R = ceil(rate)` units. Proof,
-for a request of `n <= R` units at time `t`: every request admitted at `s` pushed `tat` to
-at least `s + cost * interval`, so if `P` units went out in `(t - 1 s, t]` before this one,
-the earliest of them at `s0 > t - 1 s`, then `tat >= s0 + P * interval > t - 1 s + P * interval`,
-that is `P < (tat - t + 1 s) / interval`. We admit only when
-`tat - t <= tolerance(n) = (R - n + 1) * interval - 1 s`, which makes `P < R - n + 1`, so
-`P + n <= R`. Every window's units lie in `(t - 1 s, t]` for its last request `t`: done.
+The numbers of a rate (see `Window.of`):
 
-What that costs, and why a burst of a second's worth is not offered: GCRA's usual burst
-tolerance (`tau` > 0 for single units) lets `ceil(rate * (1 s + tau))` units into one second,
-up to `2 * rate - 1` for a burst of a whole second. Here the burst is one message: up to `R`
-units go at once, then separate messages are paced one `interval` apart. A message of `n`
-units waits until `(n - 1)` intervals have passed since the schedule caught up, so a stream
-of long messages runs below the rate (`n / (2n - 1)` of it at worst). A message longer than
-`R` units cannot fit any 1 s window; it goes when nothing else went in the last second and
-pays its full cost afterwards (one 3-segment SMS at 1/s: nothing else for 3 s).
+- `rate >= 1/s`: `limit = floor(rate)` units per `window = 1 s + WINDOW_MARGIN_US`.
+- `rate < 1/s`: `limit = 1` unit per `window = ceil(1 / rate) s + WINDOW_MARGIN_US`
+  (0.5/s: one unit per 2.05 s). A unit cannot be split, so "0.5 units in a second"
+  means one unit, then nothing for at least 1/rate seconds.
 
-With Redis the state lives in the hash `reminders:rate:<channel>:<sender>` and is read and
-written by one Lua script on the server's clock (`TIME`), so hosts' clocks do not matter.
-With no Redis (`broker_url` unset) the same maths runs under a lock on this process's
-monotonic clock: it limits the threads of one process only, not several workers.
+The promise: no half-open 1 s window `(x - 1 s, x]` on the limiter's clock ever holds more
+than `limit` units of the log (more than `floor(rate)`, and below 1/s no two units within
+1/rate seconds); for messages of at most `limit` units the log is when they went. Proof:
+take any half-open window of length `window` and its last entry, logged at `t`. Every other
+entry in it lies in `(t - window, t]`, so none had left the log when `t` was admitted
+(entries leave only at or before `now - window`), and `t` was admitted only because the sum
+of the log plus its own units was at most `limit`. Every 1 s window lies inside such a
+window, as `window >= 1 s`: done. Entries are appended in time order (the later parts of a
+long message lie ahead, but nothing else fits before its last part), so "the oldest
+entries" are the front of the log.
+
+The margin: a provider counts a second on its own clock, after network and queueing jitter
+of a few tens of milliseconds; a log that spanned exactly 1 s would let that jitter push one
+more unit into a provider's second. The price is the sustained rate: a steady stream fills
+the log once per `window`, `floor(rate) / 1.05` units a second, about 95% of an integral
+rate (a stream of 1- or 2-unit messages at 1, 20 or 100/s alike). Messages are whole, so a
+stream of `n`-unit messages fits `floor(limit / n)` of them into a window: 2-unit messages
+at 5/s go 2 per window, 76% of the rate; no limiter can do better than 80% without putting
+6 units into some second.
+
+A message costing more than `limit` (a 3-segment SMS on a 1/s long code) cannot fit any
+second. It goes only when the log is empty, and is logged as if its units went at the
+limit's pace: `limit` units now, `limit` more one window later, and so on, each part
+filling the window it is in (that SMS at 1/s: nothing else for 3.15 s). The provider queues
+its extra segments itself (Twilio does); the long run stays within the rate.
+
+`slow_down` (a 429 with Retry-After) pauses the sender: until the pause ends every request
+is told to wait for it, or for the window, whichever is later.
+
+With Redis the log is the sorted set `reminders:rate:<channel>:<sender>`, scored by the
+server's clock (`TIME`) so that hosts' clocks do not matter, read and written by one Lua
+script; the pause is its member `pause`, scored by the pause's end. With no Redis
+(`broker_url` unset) the same algorithm runs under a lock on this process's monotonic
+clock: it limits the threads of one process only, not several workers.
 """
 
 from __future__ import annotations
@@ -32,7 +54,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -44,45 +67,81 @@ from redis.retry import Retry
 from reminders.config import ConfigError, Settings
 
 SECOND_US = 1_000_000
+# Added to every window: provider-side arrival jitter must not push an extra unit into a
+# provider-counted second. 50 ms covers a loaded network; it costs ~5% of the rate.
+WINDOW_MARGIN_US = 50_000
 # Redis answers within a millisecond: two seconds of silence mean it is down.
 SOCKET_TIMEOUT = 2.0
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# A log key outlives its newest entry's window (and the pause) by this much, then expires.
+EXPIRY_MARGIN_MS = 1_000
 
-# KEYS[1]: the sender's hash {tat, pause}, microseconds of this server's clock.
-# ARGV: 'take', interval_us, window_units, cost  |  'pause', pause_us
-# Returns {clock_us, wait_us}; wait 0 means the units are taken.
+# KEYS[1]: the sender's sorted set: members '<time_us>:<seq>:<units>' scored by time_us on
+# this server's clock, and 'pause' scored by the end of the pause.
+# ARGV: 'take', window_us, limit, cost, expiry_margin_ms
+#     | 'pause', window_us, pause_us, (unused), expiry_margin_ms
+# Returns {clock_us, wait_us}; wait 0 means the units are taken. Mirrors `Window.take`.
 _SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local state = redis.call('HMGET', key, 'tat', 'pause')
--- An absent key has had no admission for over a second (see the expiry below).
-local tat = tonumber(state[1]) or (now - 1000000)
-local pause = tonumber(state[2]) or 0
+local window = tonumber(ARGV[2])
+-- '%.0f': Lua would write 16-digit numbers as '%.14g' and lose the microseconds.
+local function us(t) return string.format('%.0f', t) end
 
-local function keep(new_tat, new_pause)
-  -- '%.0f': Lua would write 16-digit numbers as '%.14g' and lose the microseconds.
-  redis.call('HSET', key, 'tat', string.format('%.0f', new_tat),
-             'pause', string.format('%.0f', new_pause))
-  local horizon = math.max(new_tat, new_pause, now) - now
-  redis.call('PEXPIRE', key, math.ceil(horizon / 1000) + 2000)
+-- The GCRA before this log kept a hash here: drop it (and its few seconds of state).
+if redis.call('TYPE', key).ok == 'hash' then redis.call('DEL', key) end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', us(now - window))
+local log, used, pause = {}, 0, 0
+local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local at = tonumber(members[i + 1])
+  if members[i] == 'pause' then
+    pause = at
+  else
+    local units = tonumber(string.match(members[i], ':(%d+)$'))
+    log[#log + 1] = {at, units}
+    used = used + units
+  end
 end
 
+local function keep(newest)
+  local horizon = math.max(newest + window, pause) - now
+  redis.call('PEXPIRE', key, math.ceil(horizon / 1000) + tonumber(ARGV[5]))
+end
+local newest = now - window
+if #log > 0 then newest = log[#log][1] end
+
 if ARGV[1] == 'pause' then
-  keep(tat, math.max(pause, now + tonumber(ARGV[2])))
+  pause = math.max(pause, now + tonumber(ARGV[3]))
+  redis.call('ZADD', key, us(pause), 'pause')
+  keep(newest)
   return {now, 0}
 end
 
-local interval = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
+local limit = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local units = math.min(cost, window)
-local ready = math.max(tat - ((window - units + 1) * interval - 1000000), pause)
-if now < ready then
-  return {now, ready - now}
+local wait = math.max(pause - now, 0)
+local excess = used + math.min(cost, limit) - limit
+for _, entry in ipairs(log) do
+  if excess <= 0 then break end
+  excess = excess - entry[2]
+  if excess <= 0 then wait = math.max(wait, entry[1] + window - now) end
 end
-keep(math.max(tat, now) + cost * interval, pause)
+if wait > 0 then
+  return {now, wait}
+end
+
+local at, left = now, cost
+while left > 0 do
+  local units = math.min(left, limit)
+  local seq = 0
+  while redis.call('ZSCORE', key, us(at) .. ':' .. seq .. ':' .. units) do seq = seq + 1 end
+  redis.call('ZADD', key, us(at), us(at) .. ':' .. seq .. ':' .. units)
+  newest, at, left = at, at + window, left - units
+end
+keep(newest)
 return {now, 0}
 """
 
@@ -91,28 +150,54 @@ class RateLimitUnavailable(Exception):
     """The shared limiter did not answer; nothing was taken. Treat the send as transient."""
 
 
-@dataclass(frozen=True)
-class Pace:
-    """The GCRA numbers of one rate, in integer microseconds (the Lua script mirrors them)."""
+@dataclass
+class SenderLog:
+    """One sender's admissions, oldest first, and the end of its pause (microseconds)."""
 
-    interval_us: int  # one unit's share of the schedule: ceil(1 s / rate)
-    window_units: int  # the most units any 1 s window may hold: ceil(rate)
+    entries: deque[tuple[int, int]] = field(default_factory=deque)  # (time, units)
+    pause_until_us: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """The sliding window of one rate, in integer microseconds (the Lua script mirrors it)."""
+
+    window_us: int  # how far back the log counts: 1 s (or 1/rate s below 1/s) + the margin
+    limit: int  # the most units the log may hold within one window
 
     @classmethod
-    def of(cls, rate: float) -> Pace:
+    def of(cls, rate: float) -> Window:
         if not rate > 0:
             raise ValueError(f"a rate must be above 0 per second, not {rate}")
-        return cls(interval_us=math.ceil(SECOND_US / rate), window_units=math.ceil(rate))
+        if rate < 1:
+            return cls(math.ceil(1 / rate) * SECOND_US + WINDOW_MARGIN_US, 1)
+        return cls(SECOND_US + WINDOW_MARGIN_US, math.floor(rate))
 
-    def ready_us(self, tat_us: int, cost: int) -> int:
-        """The earliest clock at which `cost` more units keep every 1 s window within bounds."""
-        units = min(cost, self.window_units)
-        tolerance = (self.window_units - units + 1) * self.interval_us - SECOND_US
-        return tat_us - tolerance
+    def take(self, log: SenderLog, now_us: int, cost: int) -> int:
+        """Log `cost` units at `now_us` and return 0 if they fit; else the wait, logging nothing."""
+        while log.entries and log.entries[0][0] <= now_us - self.window_us:
+            log.entries.popleft()
+        wait = max(self.wait_us(log, now_us, cost), log.pause_until_us - now_us)
+        if wait > 0:
+            return wait
+        for part in range(math.ceil(cost / self.limit)):
+            units = min(self.limit, cost - part * self.limit)
+            log.entries.append((now_us + part * self.window_us, units))
+        return 0
 
-    def after_us(self, tat_us: int, now_us: int, cost: int) -> int:
-        """The schedule once `cost` units went out at `now_us`."""
-        return max(tat_us, now_us) + cost * self.interval_us
+    def wait_us(self, log: SenderLog, now_us: int, cost: int) -> int:
+        """How long until enough of the oldest entries leave for `cost` units (0: they fit).
+
+        A message over the limit needs the whole log gone.
+        """
+        excess = sum(units for _, units in log.entries) + min(cost, self.limit) - self.limit
+        for at, units in log.entries:
+            if excess <= 0:
+                break
+            excess -= units
+            if excess <= 0:
+                return at + self.window_us - now_us
+        return 0
 
 
 @dataclass(frozen=True)
@@ -132,9 +217,9 @@ class Decision:
 
 
 class _Schedule(Protocol):
-    def take(self, key: str, pace: Pace, cost: int) -> Decision: ...
+    def take(self, key: str, window: Window, cost: int) -> Decision: ...
 
-    def pause(self, key: str, pause_us: int) -> None: ...
+    def pause(self, key: str, window: Window, pause_us: int) -> None: ...
 
 
 class SenderRate:
@@ -143,7 +228,7 @@ class SenderRate:
     def __init__(self, key: str, rate: float, schedule: _Schedule) -> None:
         self.key = key
         self.rate = rate
-        self._pace = Pace.of(rate)
+        self._window = Window.of(rate)
         self._schedule = schedule
 
     def try_acquire(self, cost: int = 1) -> Decision:
@@ -153,7 +238,7 @@ class SenderRate:
         """
         if cost < 1:
             raise ValueError(f"a send costs at least 1 unit, not {cost}")
-        return self._schedule.take(self.key, self._pace, cost)
+        return self._schedule.take(self.key, self._window, cost)
 
     def acquire(self, cost: int = 1) -> None:
         """Block until `cost` units (SMS segments; 1 per email) may go out, and take them.
@@ -167,11 +252,11 @@ class SenderRate:
     def slow_down(self, seconds: float) -> None:
         """The provider said 429 / Retry-After: nobody sends for this sender for `seconds`."""
         if seconds > 0:
-            self._schedule.pause(self.key, math.ceil(seconds * SECOND_US))
+            self._schedule.pause(self.key, self._window, math.ceil(seconds * SECOND_US))
 
 
 class _RedisSchedule:
-    """The schedule in Redis, on the server's clock: shared by every worker."""
+    """The log in Redis, on the server's clock: shared by every worker."""
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(
@@ -185,11 +270,11 @@ class _RedisSchedule:
         )
         self._script: Script = self._client.register_script(_SCRIPT)
 
-    def take(self, key: str, pace: Pace, cost: int) -> Decision:
-        return self._run(key, "take", pace.interval_us, pace.window_units, cost)
+    def take(self, key: str, window: Window, cost: int) -> Decision:
+        return self._run(key, "take", window.window_us, window.limit, cost, EXPIRY_MARGIN_MS)
 
-    def pause(self, key: str, pause_us: int) -> None:
-        self._run(key, "pause", pause_us)
+    def pause(self, key: str, window: Window, pause_us: int) -> None:
+        self._run(key, "pause", window.window_us, pause_us, 0, EXPIRY_MARGIN_MS)
 
     def _run(self, key: str, *args: str | int) -> Decision:
         try:
@@ -200,27 +285,22 @@ class _RedisSchedule:
 
 
 class _ProcessSchedule:
-    """The same schedule in this process only: its threads share it, other workers do not."""
+    """The same log in this process only: its threads share it, other workers do not."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: dict[str, tuple[int, int]] = {}  # key -> (tat, pause)
+        self._logs: dict[str, SenderLog] = {}
 
-    def take(self, key: str, pace: Pace, cost: int) -> Decision:
+    def take(self, key: str, window: Window, cost: int) -> Decision:
         with self._lock:
             now = time.monotonic_ns() // 1000
-            tat, pause = self._state.get(key, (now - SECOND_US, 0))
-            ready = max(pace.ready_us(tat, cost), pause)
-            if now < ready:
-                return Decision(clock_us=now, wait_us=ready - now)
-            self._state[key] = (pace.after_us(tat, now, cost), pause)
-            return Decision(clock_us=now, wait_us=0)
+            wait = window.take(self._logs.setdefault(key, SenderLog()), now, cost)
+            return Decision(clock_us=now, wait_us=wait)
 
-    def pause(self, key: str, pause_us: int) -> None:
+    def pause(self, key: str, window: Window, pause_us: int) -> None:
         with self._lock:
-            now = time.monotonic_ns() // 1000
-            tat, pause = self._state.get(key, (now - SECOND_US, 0))
-            self._state[key] = (tat, max(pause, now + pause_us))
+            log = self._logs.setdefault(key, SenderLog())
+            log.pause_until_us = max(log.pause_until_us, time.monotonic_ns() // 1000 + pause_us)
 
 
 _PROCESS_SCHEDULE = _ProcessSchedule()
