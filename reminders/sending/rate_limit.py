@@ -230,6 +230,10 @@ class SenderRate:
         self.rate = rate
         self._window = Window.of(rate)
         self._schedule = schedule
+        # A second's budget spent at once reaches the provider as a crowd, and a crowd
+        # arrives spread by its own queueing: spread it here instead, a tenth at a time.
+        tenth = Window((self._window.window_us + 9) // 10, math.ceil(self._window.limit / 10))
+        self._burst = tenth if self._window.limit >= 10 else None
 
     def try_acquire(self, cost: int = 1) -> Decision:
         """Take `cost` units now if they fit; never blocks (a task may retry with a countdown).
@@ -238,6 +242,11 @@ class SenderRate:
         """
         if cost < 1:
             raise ValueError(f"a send costs at least 1 unit, not {cost}")
+        if self._burst is not None:
+            # Units the second then refuses are lost from the tenth: slower, never faster.
+            paced = self._schedule.take(f"{self.key}:burst", self._burst, cost)
+            if not paced.taken:
+                return paced
         return self._schedule.take(self.key, self._window, cost)
 
     def acquire(self, cost: int = 1) -> None:
@@ -253,6 +262,10 @@ class SenderRate:
         """The provider said 429 / Retry-After: nobody sends for this sender for `seconds`."""
         if seconds > 0:
             self._schedule.pause(self.key, self._window, math.ceil(seconds * SECOND_US))
+            if self._burst is not None:
+                self._schedule.pause(
+                    f"{self.key}:burst", self._burst, math.ceil(seconds * SECOND_US)
+                )
 
 
 class _RedisSchedule:

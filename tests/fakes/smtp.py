@@ -1,19 +1,25 @@
-"""A loopback SMTP server (aiosmtpd) that keeps what it receives and fails on cue."""
+"""A loopback SMTP server (aiosmtpd) that keeps what it receives and fails on cue.
+
+Chaos tests may also opt in to connections dropped at random (`drop_randomly`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email
+import random
 import threading
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 Command = Literal["MAIL", "RCPT", "DATA"]
+DropPoint = Literal["connect", "mail", "data"]
 
 
 @dataclass(frozen=True)
@@ -23,11 +29,29 @@ class Received:
     message: EmailMessage
 
 
+@dataclass(frozen=True)
+class RandomDrops:
+    """Chances that the server drops the connection (a reset, no reply) at each point.
+
+    `connect`: as the client connects, before the greeting; `mail`: on MAIL FROM, nothing
+    handed over; `data`: after the whole message arrived and was kept, before the 250
+    reply, so the sender cannot know the server has it.
+    """
+
+    connect: float = 0.0
+    mail: float = 0.0
+    data: float = 0.0
+    seed: int | None = None
+
+
 @dataclass
 class _State:
     received: list[Received] = field(default_factory=list)
     failures: dict[str, deque[str]] = field(default_factory=dict)
     delays: deque[float] = field(default_factory=deque)
+    drops: RandomDrops | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    dropped: Counter[str] = field(default_factory=Counter)
 
 
 class FakeSMTP:
@@ -82,6 +106,26 @@ class FakeSMTP:
         with self._lock:
             self._state.delays.append(seconds)
 
+    def drop_randomly(self, drops: RandomDrops | None) -> None:
+        """Drop connections at random from now on, until `drop_randomly(None)` or `reset()`."""
+        with self._lock:
+            self._state.drops = drops
+            self._state.rng = random.Random(drops.seed if drops else None)
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Connections dropped so far by `drop_randomly`, per point (connect, mail, data)."""
+        with self._lock:
+            return dict(self._state.dropped)
+
+    def _drops_at(self, point: DropPoint) -> bool:
+        with self._lock:
+            drops = self._state.drops
+            if drops is None or self._state.rng.random() >= getattr(drops, point):
+                return False
+            self._state.dropped[point] += 1
+            return True
+
     def _failure(self, command: Command) -> str | None:
         with self._lock:
             queue = self._state.failures.get(command)
@@ -113,6 +157,8 @@ class _Handler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.fake._drops_at("mail"):
+            return _hang_up(server)
         failure = self.fake._failure("MAIL")
         if failure is not None:
             return failure
@@ -136,13 +182,39 @@ class _Handler:
             return failure
         # Kept before the slow answer: a real server may have queued it by then.
         delay = self.fake._keep(envelope)
+        if self.fake._drops_at("data"):
+            return _hang_up(server)
         if delay:
             await asyncio.sleep(delay)
         return "250 2.0.0 OK: queued"
 
 
+def _hang_up(server: Any) -> str:
+    """Reset the connection; the reply returned for it goes nowhere."""
+    if server.transport is not None:
+        server.transport.abort()
+    return "421 4.3.2 Connection dropped"
+
+
+class _DroppingSMTP(SMTP):
+    """aiosmtpd's server, which may drop a connection as it arrives (`RandomDrops.connect`)."""
+
+    def __init__(self, fake: FakeSMTP, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fake = fake
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self._fake._drops_at("connect"):
+            transport.abort()
+
+
 class _LoopbackController(Controller):
     """Listens on a free port chosen by the OS (port 0), then connects to the real one."""
+
+    def factory(self) -> SMTP:
+        handler: _Handler = self.handler
+        return _DroppingSMTP(handler.fake, handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
         assert isinstance(self.server, asyncio.base_events.Server)

@@ -2,7 +2,9 @@
 
 It answers `POST .../Messages.json` (create) and `GET .../Messages.json` (list) like
 Twilio does, checks basic auth, and records every message it accepted, so tests count
-sends at the provider's side. Failures are scripted per upcoming create.
+sends at the provider's side. Failures are scripted per upcoming create; chaos tests may
+also opt in to faults drawn at random (`inject`), hold the answer to a create until they
+release it (`hold_next`) and give the fake their own clock (`set_clock`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import operator
+import random
 import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -106,6 +110,38 @@ class _Script:
     hang_up: bool = False
 
 
+@dataclass(frozen=True)
+class RandomFaults:
+    """Faults drawn at random for each create that no script or recipient rule covers.
+
+    Probabilities per create; what is left over is accepted, answered `latency` late.
+    """
+
+    rate_limited: float = 0.0  # HTTP 429, Twilio 20429: nothing recorded
+    server_error: float = 0.0  # HTTP 500, Twilio 20500: nothing recorded
+    # Accepted and recorded, then answered `slow_seconds` late: past the client's timeout,
+    # the sender cannot know that Twilio has the message.
+    slow: float = 0.0
+    slow_seconds: float = 0.0
+    latency: float = 0.0
+    seed: int | None = None
+
+
+class Hold:
+    """One create decided on arrival (accepted and recorded, or refused) and answered only
+    after `release()`: a provider slow to answer, for as long as a test needs."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_for_release(self, timeout: float) -> None:
+        self._released.wait(timeout)
+
+
 @dataclass
 class _State:
     messages: list[SentSMS] = field(default_factory=list)
@@ -114,6 +150,11 @@ class _State:
     hold_in_queue: bool = False
     connections: int = 0
     requests: int = 0
+    faults: RandomFaults | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    injected: Counter[str] = field(default_factory=Counter)
+    holds: deque[Hold] = field(default_factory=deque)
+    clock: Callable[[], datetime] | None = None
 
 
 class FakeTwilio:
@@ -173,6 +214,12 @@ class FakeTwilio:
     def requests(self) -> int:
         return self._state.requests
 
+    @property
+    def injected(self) -> dict[str, int]:
+        """How many of each random fault `inject` produced so far (429, 500, slow, latency)."""
+        with self._lock:
+            return dict(self._state.injected)
+
     # -- failure injection ----------------------------------------------------------
 
     def fail_next(
@@ -199,9 +246,35 @@ class FakeTwilio:
         with self._lock:
             self._state.hold_in_queue = held
 
+    def inject(self, faults: RandomFaults | None) -> None:
+        """Draw a fault for every create no script covers, until `inject(None)` or `reset()`."""
+        with self._lock:
+            self._state.faults = faults
+            self._state.rng = random.Random(faults.seed if faults else None)
+
+    def hold_next(self) -> Hold:
+        """The next create is decided as usual, then its answer waits for `Hold.release()`.
+
+        `Hold.arrived` is set once Twilio has decided (the message is recorded, if
+        accepted). A hold never released lets go after a minute.
+        """
+        hold = Hold()
+        with self._lock:
+            self._state.holds.append(hold)
+        return hold
+
+    def set_clock(self, clock: Callable[[], datetime] | None) -> None:
+        """Date accepted messages by this clock (aware UTC) instead of the real one."""
+        with self._lock:
+            self._state.clock = clock
+
     def _script(self, script: _Script) -> None:
         with self._lock:
             self._state.scripts.append(script)
+
+    def _take_hold(self) -> Hold | None:
+        with self._lock:
+            return self._state.holds.popleft() if self._state.holds else None
 
     # -- the API ------------------------------------------------------------------------
 
@@ -229,14 +302,37 @@ class FakeTwilio:
             script = self._next_script(form["To"])
             if script.status >= 300:
                 return _scripted_error(script, form["To"]), script
-            sms = _accept(form, queued=self._state.hold_in_queue)
+            sms = _accept(form, queued=self._state.hold_in_queue, created=self._created())
             self._state.messages.append(sms)
         return (201, sms.resource(self.account_sid, just_created=True)), script
 
     def _next_script(self, to: str) -> _Script:
         if self._state.scripts:
             return self._state.scripts.popleft()
-        return self._state.by_recipient.get(to, _Script())
+        if to in self._state.by_recipient or self._state.faults is None:
+            return self._state.by_recipient.get(to, _Script())
+        return self._random_script(self._state.faults)
+
+    def _random_script(self, faults: RandomFaults) -> _Script:
+        draw = self._state.rng.random()
+        choices = (
+            (faults.rate_limited, "429", _Script(status=429, code=20429)),
+            (faults.server_error, "500", _Script(status=500, code=20500)),
+            (faults.slow, "slow", _Script(delay=faults.slow_seconds)),
+        )
+        for chance, name, script in choices:
+            if draw < chance:
+                self._state.injected[name] += 1
+                return script
+            draw -= chance
+        if faults.latency:
+            self._state.injected["latency"] += 1
+        return _Script(delay=faults.latency)
+
+    def _created(self) -> datetime:
+        clock = self._state.clock
+        moment = clock() if clock is not None else datetime.now(UTC)
+        return moment.astimezone(UTC).replace(microsecond=0)
 
     def list_page(self, path: str, query: dict[str, str]) -> Reply:
         with self._lock:
@@ -295,7 +391,7 @@ def _missing_parameter(form: dict[str, str]) -> int | None:
     return None
 
 
-def _accept(form: dict[str, str], *, queued: bool) -> SentSMS:
+def _accept(form: dict[str, str], *, queued: bool, created: datetime) -> SentSMS:
     validity = form.get("ValidityPeriod")
     return SentSMS(
         sid=f"SM{uuid.uuid4().hex}",
@@ -305,7 +401,7 @@ def _accept(form: dict[str, str], *, queued: bool) -> SentSMS:
         messaging_service_sid=form.get("MessagingServiceSid"),
         status_callback=form.get("StatusCallback"),
         validity_period=int(validity) if validity else None,
-        date_created=datetime.now(UTC).replace(microsecond=0),
+        date_created=created,
         queued=queued,
     )
 
@@ -346,6 +442,10 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             return self._reply(*refusal)
         reply, script = fake.create(_first_values(raw))
+        hold = fake._take_hold()
+        if hold is not None:
+            hold.arrived.set()
+            hold.wait_for_release(timeout=60)
         if script.hang_up:
             self.close_connection = True
             return None
