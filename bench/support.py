@@ -7,19 +7,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reminders import store  # noqa: E402
 from reminders.models import Message, Patient, Series, Session  # noqa: E402
+from tests.conftest import _postgres_schema  # noqa: E402
 
 
 def seed(url: str, count: int, now: datetime, due: Sequence[datetime] | None = None) -> None:
@@ -100,22 +100,13 @@ def seed(url: str, count: int, now: datetime, due: Sequence[datetime] | None = N
 
 @contextmanager
 def fresh_database(base: str) -> Iterator[str]:
-    """A schema of its own on PostgreSQL, dropped afterwards; any other URL as it is."""
+    """A schema of its own on PostgreSQL, dropped afterwards (as each test gets); any other
+    URL as it is."""
     if not base.startswith("postgres"):
         yield base
         return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{base}?options=-csearch_path%3D{schema}"
-    try:
+    with contextmanager(_postgres_schema)(base) as url:
         yield url
-    finally:
-        store.forget(url)
-        with engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
 
 
 @contextmanager

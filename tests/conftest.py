@@ -17,6 +17,10 @@ from sqlalchemy import create_engine, text
 
 from reminders import store
 from reminders.config import Settings, get_settings
+from tests.fakes.smtp import FakeSMTP
+from tests.fakes.twilio_api import FakeTwilio
+from tests.harness import Clinic, reminders_only
+from tests.sending.test_exactly_once import provider_clinic
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -156,3 +160,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def providers(
+    database_url: str,
+    twilio_api: FakeTwilio,
+    smtp_server: FakeSMTP,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Clinic:
+    """A clinic sending session reminders alone to the loopback Twilio and SMTP servers."""
+    clinic = provider_clinic(database_url, twilio_api, smtp_server, tmp_path, monkeypatch)
+    return Clinic(reminders_only(clinic.settings), tmp_path)

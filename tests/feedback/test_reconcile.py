@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from reminders import store
@@ -25,23 +23,10 @@ from reminders.sending.dispatch import Report, prepare
 from reminders.staff.attention import stale_sms
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Clinic, local, reminders_only, row
-from tests.sending.test_exactly_once import provider_clinic
+from tests.harness import Clinic, local, row
 
 BOOKED = local("2026-03-01 09:00")
 REMINDER_DUE = local("2026-03-09 14:00")  # sms-24h before the 2026-03-10 14:00 session
-
-
-@pytest.fixture
-def providers(
-    database_url: str,
-    twilio_api: FakeTwilio,
-    smtp_server: FakeSMTP,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Clinic:
-    clinic = provider_clinic(database_url, twilio_api, smtp_server, tmp_path, monkeypatch)
-    return Clinic(reminders_only(clinic.settings), tmp_path)
 
 
 def lose_worker_before_the_call(settings: Settings, now: datetime) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, insert, select, text
@@ -14,25 +13,11 @@ from reminders.config import Settings
 from reminders.models import Message, MessageEvent, MessageStatus, Patient, Series, Session
 from reminders.sending.claims import claim_due, release_stale, start_attempt
 from reminders.sending.dispatch import Report, prepare, record_outcome, send_claimed
-from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import Clinic, local, reminders_only, row
-from tests.sending.test_exactly_once import provider_clinic
+from tests.harness import Clinic, local, row
 
 BOOKED = local("2026-03-01 09:00")
 DUE = local("2026-03-09 14:00")  # the sms-24h reminder of a 2026-03-10 14:00 session
-
-
-@pytest.fixture
-def providers(
-    database_url: str,
-    twilio_api: FakeTwilio,
-    smtp_server: FakeSMTP,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Clinic:
-    clinic = provider_clinic(database_url, twilio_api, smtp_server, tmp_path, monkeypatch)
-    return Clinic(reminders_only(clinic.settings), tmp_path)
 
 
 def sms_only(count: int) -> list[dict[str, object]]:
