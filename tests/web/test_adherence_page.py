@@ -1,0 +1,69 @@
+"""The adherence page: staff only, the clinic's figures with SVG charts, no script."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.harness import Clinic, local, row
+from tests.web.conftest import NOW
+
+
+def history(clinic: Clinic) -> None:
+    """P3 keeps a 21-day rhythm with Dr. Roy; P4 drifted after one session with Dr. Chen."""
+    rows = [
+        row(
+            patient_id="P3",
+            series_id="S3",
+            session_id=f"S3-{n}",
+            session_number=n,
+            starts_at=day,
+            practitioner="Dr. Roy",
+            status="completed",
+        )
+        for n, day in enumerate(["2026-01-05T10:00", "2026-01-26T10:00", "2026-02-16T10:00"], 1)
+    ]
+    rows.append(
+        row(
+            patient_id="P4",
+            first_name="Sam",
+            series_id="S4",
+            session_id="S4-1",
+            starts_at="2026-01-06T10:00",
+            practitioner="Dr. Chen",
+            treatment="PRP",
+            status="completed",
+        )
+    )
+    clinic.import_rows(rows, local("2026-02-16 18:00"))
+
+
+def test_the_adherence_page_needs_a_signed_in_user(client: TestClient) -> None:
+    response = client.get("/adherence")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/adherence"
+
+
+def test_the_adherence_page_shows_the_figures_with_charts_and_no_script(
+    as_staff: TestClient, clinic: Clinic
+) -> None:
+    history(clinic)
+
+    html = as_staff.get("/adherence").text
+
+    assert '<a href="/adherence">Adherence</a>' in html
+    assert "<script" not in html
+    assert html.count('<svg class="months"') == 1
+    # Three waits came due in February (after S3-1, S3-2 and S4-1; S3-3 not yet): S4-1 drifted.
+    assert "2026-02: 33% (1 of 3 waits ran past target + tolerance)" in html
+    assert 'data-group="PRP"' in html and 'data-group="Dr. Roy"' in html
+    assert "median 21 days against 21 (on target; 2 intervals)" in html
+    assert "100% (2 of 2)" in html  # Dr. Roy's sessions all in the window
+    assert "as of " + NOW.astimezone(clinic.settings.clinic.zone).strftime("%a %d %b %Y") in html
+
+
+def test_an_empty_clinic_says_there_is_nothing_to_count(as_staff: TestClient) -> None:
+    html = as_staff.get("/adherence").text
+
+    assert "No wait has come due yet." in html
+    assert "nothing to count yet" in html
