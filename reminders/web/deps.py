@@ -1,5 +1,10 @@
 """What a request depends on: the settings and clock, the CSRF check on every form, and the
-signed-in user or API client that guards pages and the API."""
+signed-in user or API client that guards pages and the API.
+
+The session cookie (signed) carries the form token, the last notice and a random session
+id; who is signed in is looked up by that id in the store on every request, so signing
+out, a password reset or disabling the user ends the session at once, cookie copies too.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reminders.config import Settings
-from reminders.staff.accounts import StaffUser, find_user, token_name
+from reminders.staff.accounts import StaffUser, session_user, token_name
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -49,11 +54,29 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "invalid form token: reload the page and try again")
 
 
+SESSION_ID = "sid"
+
+
 def signed_in(request: Request) -> StaffUser | None:
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, int):
-        return None
-    return find_user(settings_of(request), user_id)
+    """The user of this request's live session, looked up once per request."""
+    if hasattr(request.state, "staff_user"):
+        known: StaffUser | None = request.state.staff_user
+        return known
+    token = request.session.get(SESSION_ID)
+    user = None
+    if isinstance(token, str):
+        user = session_user(settings_of(request), token, now_of(request))
+    request.state.staff_user = user
+    return user
+
+
+def client_address(request: Request) -> str:
+    """The address throttles count: the peer, or the client a trusted proxy names.
+
+    uvicorn replaces the peer with X-Forwarded-For only from addresses in its
+    --forwarded-allow-ips (127.0.0.1 by default): a proxy on the same machine.
+    """
+    return request.client.host if request.client else "unknown"
 
 
 def staff_user(request: Request) -> StaffUser:

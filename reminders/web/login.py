@@ -1,4 +1,5 @@
-"""Signing in and out: argon2 passwords, a growing delay after failures, CSRF on both forms."""
+"""Signing in and out: argon2 passwords, throttled guessers, server-side sessions, CSRF on
+both forms."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from reminders.staff.accounts import AccountError, authenticate, failed_logins, login_delay
-from reminders.web.deps import CsrfChecked, now_of, settings_of
+from reminders.staff.accounts import (
+    AccountError,
+    Throttled,
+    answer_delay,
+    authenticate,
+    end_session,
+    start_session,
+)
+from reminders.web.deps import SESSION_ID, CsrfChecked, client_address, now_of, settings_of
 from reminders.web.render import page
 
 router = APIRouter()
@@ -30,20 +38,30 @@ async def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    settings = settings_of(request)
-    # Each failure in a row makes the next answer slower; many lock the account for a while.
-    await asyncio.sleep(login_delay(await run_in_threadpool(failed_logins, settings, name)))
+    settings, now = settings_of(request), now_of(request)
+    # Many failures at one name, from anywhere, slow each answer a little (never a refusal).
+    await asyncio.sleep(await run_in_threadpool(answer_delay, settings, name, now))
     try:
-        user = await run_in_threadpool(authenticate, settings, name, password, now_of(request))
+        user = await run_in_threadpool(
+            authenticate, settings, name, password, client_address(request), now
+        )
+    except Throttled as exc:
+        response = page(request, "login.html", 429, next=_safe_next(next), error=str(exc))
+        response.headers["Retry-After"] = str(max(1, int(exc.wait.total_seconds())))
+        return response
     except AccountError as exc:
         return page(request, "login.html", 401, next=_safe_next(next), error=str(exc))
-    request.session.clear()
-    request.session["user_id"] = user.id
+    token = await run_in_threadpool(start_session, settings, user, now)
+    request.session.clear()  # a fresh form token too: nothing carries over from before
+    request.session[SESSION_ID] = token
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
 def logout(request: Request) -> Response:
+    token = request.session.get(SESSION_ID)
+    if isinstance(token, str):
+        end_session(settings_of(request), token)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -1,7 +1,9 @@
-"""The admin pages: staff accounts, a patient's opt-outs, and the reminder policy in force."""
+"""The admin pages: staff accounts (add, disable, reset, unlock), a patient's opt-outs, and
+the reminder policy in force."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -10,10 +12,21 @@ from fastapi.responses import HTMLResponse, Response
 from reminders import store
 from reminders.config import format_offset
 from reminders.planning.consent import patient_by_id
-from reminders.staff.accounts import ROLES, AccountError, StaffUser, add_user, list_users
+from reminders.staff.accounts import (
+    ROLES,
+    AccountError,
+    StaffUser,
+    add_user,
+    clear_throttle,
+    list_users,
+    reset_password,
+    set_disabled,
+    throttles,
+    unlock,
+)
 from reminders.staff.patients import set_opt_outs
 from reminders.web.deps import Admin, CsrfChecked, now_of, settings_of
-from reminders.web.pages.shared import back, flash, full_name, no_patient, show
+from reminders.web.pages.shared import back, flash, full_name, local, no_patient, show
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,12 +37,18 @@ def users_page(request: Request, user: Admin) -> HTMLResponse:
 
 
 def _users(request: Request, user: StaffUser, status_code: int = 200, **form: str) -> HTMLResponse:
+    settings, now = settings_of(request), now_of(request)
+    zone = settings.clinic.zone
     return show(
         request,
         "users.html",
         status_code,
         user=user,
-        users=list_users(settings_of(request)),
+        users=list_users(settings),
+        throttles=[
+            {"view": t, "until": local(t.blocked_until, zone, "%H:%M")}
+            for t in throttles(settings, now)
+        ],
         roles=ROLES,
         form=form,
     )
@@ -51,6 +70,62 @@ def add_user_form(
     except AccountError as exc:
         return _users(request, user, 400, error=str(exc), name=name, role=role)
     flash(request, "notice", f"Added {role} {name}.")
+    return back("/admin/users")
+
+
+@router.post("/admin/users/{name:path}/disable", dependencies=[CsrfChecked])
+def disable_user(request: Request, user: Admin, name: str) -> Response:
+    if name == user.name:
+        flash(request, "error", "You cannot disable your own account.")
+        return back("/admin/users")
+    return _account_change(
+        request,
+        lambda: set_disabled(settings_of(request), name, True, now_of(request)),
+        f"Disabled {name}: their sessions have ended.",
+    )
+
+
+@router.post("/admin/users/{name:path}/enable", dependencies=[CsrfChecked])
+def enable_user(request: Request, user: Admin, name: str) -> Response:
+    return _account_change(
+        request,
+        lambda: set_disabled(settings_of(request), name, False, now_of(request)),
+        f"Enabled {name}.",
+    )
+
+
+@router.post("/admin/users/{name:path}/password", dependencies=[CsrfChecked])
+def reset_user_password(
+    request: Request, user: Admin, name: str, password: Annotated[str, Form()]
+) -> Response:
+    return _account_change(
+        request,
+        lambda: reset_password(settings_of(request), name, password, now_of(request)),
+        f"New password set for {name}: their sessions have ended.",
+    )
+
+
+@router.post("/admin/users/{name:path}/unlock", dependencies=[CsrfChecked])
+def unlock_user(request: Request, user: Admin, name: str) -> Response:
+    cleared = unlock(settings_of(request), name)
+    flash(request, "notice", f"Unlocked {name}: {cleared} failed sign-in count(s) cleared.")
+    return back("/admin/users")
+
+
+@router.post("/admin/throttles/{throttle_id}/clear", dependencies=[CsrfChecked])
+def clear_a_throttle(request: Request, user: Admin, throttle_id: int) -> Response:
+    clear_throttle(settings_of(request), throttle_id)
+    flash(request, "notice", "Cleared: that client may sign in again at once.")
+    return back("/admin/users")
+
+
+def _account_change(request: Request, change: Callable[[], StaffUser], done: str) -> Response:
+    try:
+        change()
+    except AccountError as exc:
+        flash(request, "error", f"Refused: {exc}.")
+    else:
+        flash(request, "notice", done)
     return back("/admin/users")
 
 
