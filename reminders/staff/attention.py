@@ -1,5 +1,6 @@
 """What Needs attention lists: patient replies nobody has handled, and sent SMS whose
-delivery Twilio never confirmed or denied."""
+delivery Twilio never confirmed or denied. Handling an item goes through
+`reminders.staff.worklist`, which writes who did what in the journal."""
 
 from __future__ import annotations
 
@@ -62,16 +63,6 @@ def _staff_reply(inbound: InboundMessage) -> StaffReply:
         session_at=session.starts_at if session else None,
         auto_reply=inbound.auto_reply,
     )
-
-
-def mark_handled(settings: Settings, inbound_id: int, by: str, now: datetime) -> bool:
-    """Take a reply off the staff list; False if there is no such reply or it was handled."""
-    with store.transaction(settings.database_url) as db:
-        inbound = db.get(InboundMessage, inbound_id)
-        if inbound is None or inbound.handled_at is not None:
-            return False
-        inbound.handled_at, inbound.handled_by = now, by
-        return True
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,28 @@
-"""The message log as the console shows it: filtered, newest first, a page at a time; and
-the messages that went wrong, for Needs attention."""
+"""The message log as the console shows it: filtered, latest activity first, a page at a
+time (keyset: a deep page costs what the first does); and the messages that went wrong,
+for Needs attention."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
-from reminders.models import PROBLEMS, Message, Series, Session
+from reminders.models import PROBLEMS, Message, Series, Session, UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -53,19 +64,63 @@ def _with_patient() -> Select[tuple[Message]]:
     )
 
 
-def search_log(db: DB, filters: LogFilters, number: int, size: int) -> tuple[list[Message], int]:
-    """Page `number` (from 1) of `size` messages, newest first, and how many match in all."""
-    conditions = filters.conditions()
-    total = db.scalar(select(func.count(Message.id)).where(*conditions)) or 0
-    newest = func.coalesce(Message.sent_at, Message.due_at)
-    query = (
-        _with_patient()
-        .where(*conditions)
-        .order_by(newest.desc(), Message.id.desc())
-        .offset((number - 1) * size)
-        .limit(size)
+# Counting stops here: past it the page says "10,000 or more", and a million rows cost no more.
+COUNT_CAP = 10_000
+
+
+def activity() -> ColumnElement[datetime]:
+    """When a message last did something: its delivery report, its send, its attempt, or,
+    still waiting, when it was planned. The log lists the latest first, so rows planned
+    for months ahead do not push today's sends off the first page."""
+    return func.coalesce(
+        Message.provider_status_at, Message.sent_at, Message.attempted_at, Message.created_at
     )
-    return list(db.scalars(query).unique()), total
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the log ended: the last row's activity and id. The next page starts
+    below it on the index, however deep, instead of counting past every earlier row."""
+
+    at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.at.strftime('%Y%m%dT%H%M%S.%f')}-{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor | None:
+        """A cursor from a link; None for anything else (the first page)."""
+        stamp, _, number = text.partition("-")
+        try:
+            at = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+            return cls(at, int(number))
+        except ValueError:
+            return None
+
+    @classmethod
+    def of(cls, message: Message) -> Cursor:
+        at = message.provider_status_at or message.sent_at or message.attempted_at
+        return cls(at or message.created_at, message.id)
+
+
+def search_log(
+    db: DB, filters: LogFilters, size: int, after: Cursor | None = None
+) -> tuple[list[Message], int, Cursor | None]:
+    """`size` messages, latest activity first, from below `after` (None: the top); how many
+    match in all (at most COUNT_CAP); and the cursor of the next page, None on the last."""
+    conditions = filters.conditions()
+    capped = select(Message.id).where(*conditions).limit(COUNT_CAP).subquery()
+    total = db.scalar(select(func.count()).select_from(capped)) or 0
+    query = _with_patient().where(*conditions)
+    if after is not None:
+        when = bindparam("after_at", after.at, type_=UTCDateTime())
+        below = tuple_(when, bindparam("after_id", after.id, type_=Integer()))
+        query = query.where(tuple_(activity(), Message.id) < below)
+    query = query.order_by(activity().desc(), Message.id.desc()).limit(size + 1)
+    found = list(db.scalars(query).unique())
+    more = len(found) > size
+    return found[:size], total, Cursor.of(found[size - 1]) if more else None
 
 
 def problem_messages(db: DB, limit: int) -> list[Message]:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import Patient, Series, Session
+from reminders.models import InboundMessage, Patient, Series, Session
 from reminders.planning.consent import patient_by_id, set_consent
 
 
@@ -38,3 +38,9 @@ def set_opt_outs(
         if patient is None:
             return None
         return set_consent(db, settings, [patient], now, sms_opt_out=sms, email_opt_out=email)
+
+
+def replies_of(db: DB, patient: Patient) -> list[InboundMessage]:
+    """The SMS the patient sent us (matched to them when they came in), oldest first."""
+    query = select(InboundMessage).where(InboundMessage.patient_id == patient.id)
+    return list(db.scalars(query.order_by(InboundMessage.received_at, InboundMessage.id)))

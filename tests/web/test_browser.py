@@ -138,7 +138,9 @@ def test_staff_resend_a_reminder_from_the_sessions_page_and_find_it_in_the_log(
     session.get_by_label("Reason").fill("patient deleted the first text")
     session.get_by_role("button", name="Resend").click()
 
-    expect(page.locator(".flash")).to_have_text("Resend of S1-1 by sms: sent")
+    # At the top of the page, and next to the row clicked.
+    expect(session.locator(".row-flash")).to_have_text("Resend of S1-1 by sms: sent")
+    expect(page.locator("main > .flash")).to_have_text("Resend of S1-1 by sms: sent")
     expect(session).to_contain_text("(by dana)")
     page.evaluate("window.scrollTo(0, 0)")  # the redirect scrolled to the session's row
     page.screenshot(path=tmp_path / "sessions.png")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from reminders.web.pages import admin, attention, messages, patients, sessions, templates
+from reminders.web.pages import admin, attention, day, messages, patients, sessions, templates
 
 router = APIRouter(include_in_schema=False)
-for group in (sessions, patients, messages, attention, templates, admin):
+for group in (sessions, day, patients, messages, attention, templates, admin):
     router.include_router(group.router)

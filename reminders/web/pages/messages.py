@@ -1,8 +1,8 @@
-"""The message log: every message, filtered by status, channel, kind and days, newest first."""
+"""The message log: every message, filtered by status, channel, kind and days, latest
+activity first, a page at a time."""
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from reminders import store
 from reminders.config import CHANNELS
 from reminders.models import MessageStatus
-from reminders.staff.log_search import LogFilters, search_log
+from reminders.staff.log_search import COUNT_CAP, Cursor, LogFilters, search_log
 from reminders.web.deps import Staff, now_of, settings_of
 from reminders.web.pages.rows import log_row
 from reminders.web.pages.shared import day_start, here, parse_day, show
@@ -33,8 +33,9 @@ def messages_page(
     kind: str = "",
     since: Annotated[str, Query(alias="from")] = "",
     to: str = "",
-    page: int = 1,
+    after: str = "",
 ) -> HTMLResponse:
+    """`after`: the cursor of the page above (the "Older" link); absent, the newest page."""
     settings, now = settings_of(request), now_of(request)
     zone = settings.clinic.zone
     first, last = parse_day(since), parse_day(to)
@@ -45,9 +46,9 @@ def messages_page(
         start=day_start(first, zone) if first else None,
         end=day_start(last + timedelta(days=1), zone) if last else None,
     )
-    number = max(page, 1)
+    cursor = Cursor.parse(after)
     with store.transaction(settings.database_url) as db:
-        found, total = search_log(db, filters, number, PAGE_SIZE)
+        found, total, older = search_log(db, filters, PAGE_SIZE, cursor)
         rows = [log_row(m, zone, now) for m in found]
     chosen = {"status": status, "channel": channel, "kind": kind, "from": since, "to": to}
     return show(
@@ -56,8 +57,9 @@ def messages_page(
         user=user,
         rows=rows,
         total=total,
-        page=number,
-        pages=max(math.ceil(total / PAGE_SIZE), 1),
+        count_cap=COUNT_CAP,
+        deeper=cursor is not None,
+        older=str(older) if older else "",
         chosen=chosen,
         query=urlencode({k: v for k, v in chosen.items() if v}),
         bad_dates=[d for d, parsed in ((since, first), (to, last)) if d and parsed is None],

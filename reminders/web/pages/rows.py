@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reminders.config import Settings
+from reminders.kinds import SESSION_REMINDER
 from reminders.models import UPCOMING, Message, Session
 from reminders.planning.planner import why_not
 from reminders.staff.message_log import as_record
@@ -26,6 +27,7 @@ class MessageRow:
     label: str  # "due", "tried" or "sent"
     at: str
     by: str
+    reminder: bool  # a session reminder (not a follow-up)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def _message_row(message: Message, zone: ZoneInfo) -> MessageRow:
         label=label,
         at=local(at, zone, "%a %d %b %H:%M"),
         by="" if message.triggered_by == "planner" else message.triggered_by,
+        reminder=message.kind == SESSION_REMINDER,
     )
 
 

@@ -13,14 +13,17 @@ from reminders.config import CHANNELS
 from reminders.models import WENT_OUT
 from reminders.sending.resend import ResendRefused, resend
 from reminders.staff.day_sheet import practitioners, sessions_between
+from reminders.staff.reasons import explain
 from reminders.web.deps import CsrfChecked, Staff, now_of, settings_of
 from reminders.web.pages.rows import session_row
-from reminders.web.pages.shared import back, day_start, flash, here, parse_day, show
+from reminders.web.pages.shared import anchor_of, back, day_start, flash, here, parse_day, show
 
 router = APIRouter(include_in_schema=False)
 
 WINDOW_DAYS = 14  # the sessions page shows the chosen day and this many after it
 MAX_REASON = 200  # a resend's reason, as the form's maxlength
+# A large clinic books thousands of sessions in two weeks: past this, the day view is the way.
+MAX_SESSIONS = 300
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -33,14 +36,15 @@ def sessions_page(
     first = parse_day(day) or today
     start, end = day_start(first, zone), day_start(first + timedelta(days=WINDOW_DAYS + 1), zone)
     with store.transaction(settings.database_url) as db:
-        found = sessions_between(db, start, end, practitioner)
-        rows = [session_row(settings, s, now) for s in found]
+        found = sessions_between(db, start, end, practitioner, limit=MAX_SESSIONS + 1)
+        rows = [session_row(settings, s, now) for s in found[:MAX_SESSIONS]]
         names = practitioners(db)
     return show(
         request,
         "sessions.html",
         user=user,
         rows=rows,
+        cut_at=MAX_SESSIONS if len(found) > MAX_SESSIONS else 0,
         day=first,
         last_day=first + timedelta(days=WINDOW_DAYS),
         today=today,
@@ -63,8 +67,9 @@ def resend_session(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Send the session's reminder again now, through the CLI's own resend()."""
+    anchor = anchor_of(next)
     if channel not in CHANNELS:
-        flash(request, "error", f"Resend refused: unknown channel {channel!r}")
+        flash(request, "error", f"Resend refused: unknown channel {channel!r}", anchor)
         return back(next)
     try:
         message = resend(
@@ -78,9 +83,10 @@ def resend_session(
             request_key=request_key[:64] or None,
         )
     except ResendRefused as exc:
-        flash(request, "error", f"Resend refused: {exc}")
+        flash(request, "error", f"Resend refused: {exc}", anchor)
         return back(next)
     ok = message.status in WENT_OUT
-    outcome = message.status + ("" if ok else f" ({message.reason})")
-    flash(request, "notice" if ok else "error", f"Resend of {session_id} by {channel}: {outcome}")
+    outcome = message.status + ("" if ok else f": {explain(message.status, message.reason)}")
+    text = f"Resend of {session_id} by {channel}: {outcome}"
+    flash(request, "notice" if ok else "error", text, anchor)
     return back(next)

@@ -19,17 +19,25 @@ from reminders.web.render import page
 def show(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with the notice left by the last form post, shown once."""
     notice = request.session.pop("flash", None)
-    if isinstance(notice, list) and len(notice) == 2:
-        context.setdefault("flash", {"kind": notice[0], "text": notice[1]})
+    if isinstance(notice, list) and len(notice) in (2, 3):
+        anchor = notice[2] if len(notice) == 3 else ""
+        context.setdefault("flash", {"kind": notice[0], "text": notice[1], "anchor": anchor})
     return page(request, template, status_code, **context)
 
 
-def flash(request: Request, kind: str, text: str) -> None:
-    request.session["flash"] = [kind, text]
+def flash(request: Request, kind: str, text: str, anchor: str = "") -> None:
+    """A notice for the next page; with an anchor (a row's id) it shows next to that row too,
+    where the person clicked, as well as at the top."""
+    request.session["flash"] = [kind, text, anchor]
 
 
 def back(target: str) -> RedirectResponse:
     return RedirectResponse(same_site(target), status_code=303)
+
+
+def anchor_of(target: str) -> str:
+    """The row a form's return address points at ('/messages?page=2#message-12')."""
+    return target.partition("#")[2]
 
 
 def same_site(target: str) -> str:

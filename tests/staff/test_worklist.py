@@ -1,0 +1,129 @@
+"""The call list's rules: what closes an item, what brings it back, what is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from reminders import store
+from reminders.config import Settings
+from reminders.journal import record
+from reminders.models import Message, StaffAction
+from reminders.staff.worklist import WorklistError, call_list, record_outcome, set_paused
+from tests.harness import Clinic, row
+
+NOW = datetime(2026, 3, 5, 16, tzinfo=UTC)
+
+
+@pytest.fixture
+def clinic(settings: Settings, tmp_path: Path) -> Clinic:
+    clinic = Clinic(settings, tmp_path)
+    clinic.import_rows(
+        [row(planned_sessions=4, starts_at="2026-01-05T10:00:00-07:00", status="completed")],
+        NOW,
+    )
+    return clinic
+
+
+def listed(settings: Settings) -> dict[str, str]:
+    return {item.item: item.situation for item in call_list(settings, NOW)}
+
+
+def test_a_drifting_series_is_listed_with_its_reason_and_last_session(
+    clinic: Clinic, settings: Settings
+) -> None:
+    (item,) = call_list(settings, NOW)
+
+    assert (item.item, item.group, item.situation) == (
+        "series:S1",
+        "drift",
+        "overdue:S1-1:completed",
+    )
+    assert item.patient_name == "Avery Nguyen" and item.phone == "+14035550101"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "stays"),
+    [
+        ("called", False),
+        ("booked", False),
+        ("wrong_number", False),
+        ("handled", False),
+        ("left_message", True),
+    ],
+)
+def test_closing_outcomes_take_an_item_off_and_a_left_message_keeps_it(
+    clinic: Clinic, settings: Settings, outcome: str, stays: bool
+) -> None:
+    situation = listed(settings)["series:S1"]
+
+    record_outcome(settings, "series:S1", situation, outcome, "", "dana", NOW)
+
+    assert ("series:S1" in listed(settings)) is stays
+
+
+def test_an_outcome_in_an_older_situation_does_not_close_the_current_one(
+    clinic: Clinic, settings: Settings
+) -> None:
+    record_outcome(settings, "series:S1", "no_show:S1-0:no_show", "called", "", "dana", NOW)
+
+    assert "series:S1" in listed(settings)
+
+
+@pytest.mark.parametrize(
+    ("item", "outcome", "note", "problem"),
+    [
+        ("series:S9", "called", "", "no call-list item 'series:S9'"),
+        ("message:12345", "handled", "", "no call-list item 'message:12345'"),
+        ("patient:P1", "called", "", "no call-list item 'patient:P1'"),
+        ("series:S1", "ignored", "", "unknown outcome 'ignored'"),
+        ("series:S1", "note", "  ", "a note needs some text"),
+    ],
+)
+def test_a_bad_outcome_is_refused_saying_what_and_writes_nothing(
+    clinic: Clinic, settings: Settings, item: str, outcome: str, note: str, problem: str
+) -> None:
+    with pytest.raises(WorklistError, match=problem):
+        record_outcome(settings, item, "x", outcome, note, "dana", NOW)
+
+    with store.transaction(settings.database_url) as db:
+        assert db.scalars(select(StaffAction)).all() == []
+
+
+def test_a_message_marked_handled_gets_an_event_on_its_own_trail(
+    clinic: Clinic, settings: Settings
+) -> None:
+    clinic.import_rows(
+        [row(session_id="S1-2", session_number=2, starts_at="2026-03-10T14:00-06:00")], NOW
+    )
+    with store.transaction(settings.database_url) as db:
+        message = db.scalars(select(Message).order_by(Message.id)).first()
+        assert message is not None
+        record(db, message, "failed", "permanent error (21211): invalid", NOW)
+        message_id = message.id
+    assert listed(settings)[f"message:{message_id}"] == "failed"
+
+    record_outcome(settings, f"message:{message_id}", "failed", "handled", "fixed", "dana", NOW)
+
+    assert f"message:{message_id}" not in listed(settings)
+    with store.transaction(settings.database_url) as db:
+        events = db.get(Message, message_id).events  # type: ignore[union-attr]
+        assert (events[-1].status, events[-1].actor) == ("failed", "dana")
+
+
+def test_pausing_takes_a_series_off_the_list_and_is_journaled(
+    clinic: Clinic, settings: Settings
+) -> None:
+    set_paused(settings, "S1", True, "dana", NOW)
+    assert "series:S1" not in listed(settings)
+
+    set_paused(settings, "S1", False, "dana", NOW)
+    assert "series:S1" in listed(settings)
+    with pytest.raises(LookupError, match="no series 'S9'"):
+        set_paused(settings, "S9", True, "dana", NOW)
+    with store.transaction(settings.database_url) as db:
+        actions = db.scalars(select(StaffAction.action).order_by(StaffAction.id)).all()
+    assert actions == ["paused", "resumed"]
