@@ -26,6 +26,10 @@ broker_connection_retry_on_startup = True
 task_ignore_result = True
 task_acks_late = True
 worker_prefetch_multiplier = 4
+# Task events for Flower and `celery events`: the worker's (received, started, succeeded,
+# failed) and the sender's (sent), so a task stuck between beat and a worker shows up.
+worker_send_task_events = True
+task_send_sent_event = True
 task_serializer = "json"
 accept_content = ["json"]
 timezone = "UTC"
@@ -44,3 +48,9 @@ beat_schedule = {
         "options": {"expires": 60.0},
     },
 }
+if _settings.retention_days:
+    beat_schedule["purge-old-text"] = {
+        "task": "reminders.purge",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
+    }

@@ -6,112 +6,45 @@ password), metrics carry only counts and timings labelled by channel, kind and s
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import redis
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DB
 
 from reminders import store
-from reminders.config import CHANNELS, Settings
-from reminders.models import WAITING, Message
+from reminders.config import CHANNELS
+from reminders.models import WAITING, Message, MessageStatus
+from reminders.ops import checks, heartbeat
 from reminders.web.deps import now_of, settings_of
 from reminders.web.schemas import HealthOut
 
 router = APIRouter(tags=["operations"])
-
-# A health check must answer before the load balancer gives up on it.
-BROKER_TIMEOUT = 2.0
-_DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
-_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 # Health
 
 
 @router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def healthz(request: Request, response: Response) -> HealthOut:
-    """200 when the database answers and the broker is reachable; 503 naming what is not."""
-    settings = settings_of(request)
-    health = HealthOut(status="ok", database=_database(settings), broker=_broker(settings))
-    if health.database != "ok" or health.broker != "ok":
+    """200 when the database and broker answer, a worker was seen lately and beat's dispatch
+    passes are running; 503 naming what is not."""
+    settings, now = settings_of(request), now_of(request)
+    health = HealthOut(
+        status="ok",
+        database=checks.database(settings),
+        broker=checks.broker(settings),
+        worker="not checked: the database is unreachable",
+        beat="not checked: the database is unreachable",
+    )
+    if health.database == "ok":
+        pulse = heartbeat.pulse(settings, now)
+        health.worker = pulse.worker_problem() or "ok"
+        health.beat = pulse.beat_problem() or "ok"
+    if any(part != "ok" for part in (health.database, health.broker, health.worker, health.beat)):
         health.status = "failing"
         response.status_code = 503
     return health
-
-
-def _database(settings: Settings) -> str:
-    try:
-        with store.transaction(settings.database_url) as db:
-            db.execute(text("SELECT 1"))
-    except Exception as exc:  # whatever stops the check is the answer
-        return "unreachable: " + _reason(exc, settings)
-    return "ok"
-
-
-def _broker(settings: Settings) -> str:
-    if settings.broker_url is None:
-        # celeryconfig puts the embedded (kombu filesystem) broker's queue here.
-        return _broker_folder(settings.state_dir / "broker")
-    url = urlsplit(settings.broker_url)
-    try:
-        if url.scheme in ("redis", "rediss"):
-            _ping_redis(settings.broker_url)
-        else:
-            _connect(url.hostname, url.port or _DEFAULT_PORTS.get(url.scheme))
-    except (redis.RedisError, OSError, ValueError) as exc:
-        return "unreachable: " + _reason(exc, settings)
-    return "ok"
-
-
-def _ping_redis(url: str) -> None:
-    client = redis.Redis.from_url(
-        url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT
-    )
-    with client:
-        client.ping()
-
-
-def _connect(host: str | None, port: int | None) -> None:
-    if not host or not port:
-        raise ValueError("the broker URL names no host and port to check")
-    socket.create_connection((host, port), timeout=BROKER_TIMEOUT).close()
-
-
-def _broker_folder(folder: Path) -> str:
-    if not folder.is_dir():
-        return f"the embedded broker's folder {folder} does not exist (the worker creates it)"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"the embedded broker's folder {folder} is not writable"
-    return "ok"
-
-
-def _reason(exc: BaseException, settings: Settings) -> str:
-    """The error's first line, with any credentials taken out: the body is public."""
-    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-    lines = str(cause).strip().splitlines()
-    reason = f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    reason = _CREDENTIALS.sub(r"\1***@", reason)
-    for secret in _passwords(settings):
-        reason = reason.replace(secret, "***")
-    return reason[:300]
-
-
-def _passwords(settings: Settings) -> Iterable[str]:
-    try:
-        database = make_url(settings.database_url).password
-    except Exception:  # an unparsable URL has no password we could name
-        database = None
-    broker = urlsplit(settings.broker_url).password if settings.broker_url else None
-    return [str(secret) for secret in (database, broker) if secret]
 
 
 # Metrics
@@ -129,8 +62,76 @@ def metrics(request: Request) -> PrometheusText:
     """Prometheus text exposition (format 0.0.4)."""
     settings, now = settings_of(request), now_of(request)
     with store.transaction(settings.database_url) as db:
-        lines = [*_message_counts(db), *_due_unsent(db, now), *_latency(db, now)]
+        lines = [
+            *_message_counts(db),
+            *_due_unsent(db, now),
+            *_unknown_outcomes(db),
+            *_permanent_failures(db, now),
+            *_latency(db, now),
+        ]
+    lines += _pulse(heartbeat.pulse(settings, now))
     return PrometheusText("\n".join(lines) + "\n")
+
+
+def _pulse(pulse: heartbeat.Pulse) -> list[str]:
+    """Ages of the heartbeats; -1 for a part never seen (an alert on `> limit` then fires
+    on `!= -1 and ...` or on the `_seen` gauges)."""
+    beat_age = -1.0 if pulse.beat_age is None else pulse.beat_age
+    worker_age = pulse.youngest_worker_age
+    return [
+        *_header(
+            "reminders_beat_last_pass_age_seconds",
+            "gauge",
+            "Seconds since the last dispatch pass that beat asked for ran (-1: never).",
+        ),
+        _sample("reminders_beat_last_pass_age_seconds", beat_age),
+        *_header(
+            "reminders_worker_last_seen_age_seconds",
+            "gauge",
+            "Seconds since the most recent heartbeat of any worker (-1: never).",
+        ),
+        _sample(
+            "reminders_worker_last_seen_age_seconds", -1.0 if worker_age is None else worker_age
+        ),
+        *_header(
+            "reminders_workers_seen",
+            "gauge",
+            f"Workers with a heartbeat in the last {heartbeat.WORKER_STALE.total_seconds():g} s.",
+        ),
+        _sample("reminders_workers_seen", len(pulse.live_workers)),
+    ]
+
+
+def _unknown_outcomes(db: DB) -> list[str]:
+    count = db.scalar(select(func.count(Message.id)).where(Message.status == MessageStatus.UNKNOWN))
+    help_text = "Messages whose provider may or may not have them: the reconciler or staff decide."
+    return [
+        *_header("reminders_unknown_outcomes", "gauge", help_text),
+        _sample("reminders_unknown_outcomes", count or 0),
+    ]
+
+
+FINISHED = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.FAILED,
+)
+
+
+def _permanent_failures(db: DB, now: datetime) -> list[str]:
+    """Of the messages attempted in the last 24 hours with a final outcome, the share failed."""
+    rows = db.execute(
+        select(Message.status, func.count(Message.id))
+        .where(Message.status.in_(FINISHED), Message.attempted_at >= now - LATENCY_WINDOW)
+        .group_by(Message.status)
+    )
+    counts = dict(rows.tuples().all())
+    total = sum(counts.values())
+    ratio = counts.get(MessageStatus.FAILED, 0) / total if total else 0.0
+    name = "reminders_permanent_failure_ratio"
+    help_text = "Share of the last 24 hours' attempted messages that failed for good (0 to 1)."
+    return [*_header(name, "gauge", help_text), _sample(name, ratio)]
 
 
 def _message_counts(db: DB) -> list[str]:

@@ -30,6 +30,8 @@ ACCOUNT_SID = "AC" + "feedface" * 4
 AUTH_TOKEN = "secret"
 API_VERSION = "2010-04-01"
 _MESSAGES_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(AC\w+)/Messages\.json$")
+# Fetching the account: the read-only call `reminders doctor` checks the credentials with.
+_ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(AC\w+)\.json$")
 
 # Twilio's wording; 21211 names the number, as Twilio does, so masking gets tested.
 ERROR_MESSAGES = {
@@ -286,7 +288,7 @@ class FakeTwilio:
                 self._state.requests += 1
 
     def _refusal(self, path: str, authorization: str | None) -> Reply | None:
-        match = _MESSAGES_PATH.match(path)
+        match = _MESSAGES_PATH.match(path) or _ACCOUNT_PATH.match(path)
         if authorization != self._expected_auth:
             return error_reply(401, 20003)
         if match is None or match.group(1) != self.account_sid:
@@ -333,6 +335,10 @@ class FakeTwilio:
         clock = self._state.clock
         moment = clock() if clock is not None else datetime.now(UTC)
         return moment.astimezone(UTC).replace(microsecond=0)
+
+    def account(self) -> dict[str, Any]:
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}.json"
+        return {"sid": self.account_sid, "friendly_name": "Clinic", "status": "active", "uri": uri}
 
     def list_page(self, path: str, query: dict[str, str]) -> Reply:
         with self._lock:
@@ -460,6 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = fake._refusal(url.path, self.headers.get("Authorization"))
         if refusal is not None:
             return self._reply(*refusal)
+        if _ACCOUNT_PATH.match(url.path):
+            return self._reply(200, fake.account())
         self._reply(*fake.list_page(url.path, _first_values(url.query)))
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:

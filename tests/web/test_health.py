@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from reminders.config import Settings
+from reminders.ops import heartbeat
 from reminders.web.app import create_app
 from tests.harness import Clinic, local
 from tests.web.conftest import Clock
@@ -24,6 +26,13 @@ def broker_folder(web_settings: Settings) -> None:
     (web_settings.state_dir / "broker").mkdir(parents=True)
 
 
+@pytest.fixture
+def alive(web_settings: Settings, clock: Clock) -> None:
+    """A worker's timer and a dispatch pass have just written their heartbeats."""
+    heartbeat.record(web_settings, "worker:celery@host-a", clock.now)
+    heartbeat.record(web_settings, heartbeat.BEAT, clock.now)
+
+
 @contextmanager
 def console(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     with TestClient(create_app(settings, clock=clock)) as client:
@@ -33,13 +42,55 @@ def console(settings: Settings, clock: Clock) -> Iterator[TestClient]:
 # Health
 
 
-def test_health_is_ok_with_the_database_and_the_embedded_broker(
-    client: TestClient, broker_folder: None
+def test_health_is_ok_with_the_database_the_embedded_broker_a_worker_and_beat(
+    client: TestClient, broker_folder: None, alive: None
 ) -> None:
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+        "worker": "ok",
+        "beat": "ok",
+    }
+
+
+def test_health_fails_when_no_worker_was_ever_seen(
+    client: TestClient, broker_folder: None, web_settings: Settings, clock: Clock
+) -> None:
+    heartbeat.record(web_settings, heartbeat.BEAT, clock.now)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["worker"] == "no worker has been seen yet"
+    assert response.json()["beat"] == "ok"
+
+
+def test_health_fails_when_the_workers_heartbeat_is_old(
+    client: TestClient, broker_folder: None, alive: None, clock: Clock
+) -> None:
+    clock.now += timedelta(minutes=5)
+
+    health = client.get("/healthz").json()
+
+    assert health["status"] == "failing"
+    assert health["worker"] == "no worker seen for 300 s (limit 60 s)"
+
+
+def test_health_fails_when_beat_stopped_while_the_worker_lives_on(
+    client: TestClient, broker_folder: None, alive: None, web_settings: Settings, clock: Clock
+) -> None:
+    clock.now += timedelta(minutes=10)
+    heartbeat.record(web_settings, "worker:celery@host-a", clock.now)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["worker"] == "ok"
+    assert response.json()["beat"] == "no dispatch pass for 600 s (limit 120 s): beat stopped?"
 
 
 def test_health_fails_until_the_worker_has_made_the_embedded_brokers_folder(
@@ -53,7 +104,7 @@ def test_health_fails_until_the_worker_has_made_the_embedded_brokers_folder(
 
 
 def test_health_is_ok_with_redis_as_the_broker(
-    web_settings: Settings, clock: Clock, redis_url: str
+    web_settings: Settings, clock: Clock, redis_url: str, alive: None
 ) -> None:
     with_redis = web_settings.model_copy(update={"broker_url": redis_url})
 
@@ -169,6 +220,32 @@ def test_metrics_never_carry_names_phone_numbers_or_emails(
     assert not [word for word in PERSONAL if word in text]
 
 
-def test_health_and_metrics_need_no_token(client: TestClient, broker_folder: None) -> None:
+def test_health_and_metrics_need_no_token(
+    client: TestClient, broker_folder: None, alive: None
+) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_report_the_heartbeats_unknown_outcomes_and_the_failure_ratio(
+    client: TestClient, after_a_tick: None, web_settings: Settings, clock: Clock
+) -> None:
+    heartbeat.record(web_settings, heartbeat.BEAT, clock.now - timedelta(seconds=30))
+    heartbeat.record(web_settings, "worker:celery@host-a", clock.now - timedelta(seconds=10))
+    heartbeat.record(web_settings, "worker:celery@host-b", clock.now - timedelta(hours=1))
+
+    found = samples(client.get("/metrics").text)
+
+    assert found["reminders_beat_last_pass_age_seconds"] == 30
+    assert found["reminders_worker_last_seen_age_seconds"] == 10
+    assert found["reminders_workers_seen"] == 1
+    assert found["reminders_unknown_outcomes"] == 0
+    assert found["reminders_permanent_failure_ratio"] == 0
+
+
+def test_metrics_say_minus_one_for_parts_never_seen(client: TestClient) -> None:
+    found = samples(client.get("/metrics").text)
+
+    assert found["reminders_beat_last_pass_age_seconds"] == -1
+    assert found["reminders_worker_last_seen_age_seconds"] == -1
+    assert found["reminders_workers_seen"] == 0
