@@ -22,19 +22,28 @@ from reminders import store
 from reminders.channels import channel_for
 from reminders.channels.base import ChannelError, Outgoing
 from reminders.config import Settings
+from reminders.feedback.self_service import ask_another_time
 from reminders.models import UPCOMING, InboundMessage, Patient, Series, Session, SessionStatus
 from reminders.planning.consent import set_consent
 from reminders.wording.replies import reply_text
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_WORDS = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "arret"}
-)
-OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
-HELP_WORDS = frozenset({"help", "aide"})
-CONFIRM_WORDS = frozenset({"c"})
-RESCHEDULE_WORDS = frozenset({"r"})
+# Twilio's own keywords: it opts the number out or in (and answers) before we see the reply,
+# so none of them may mean anything else here. YES is an opt-in word: a patient who
+# "confirms" with YES is resubscribed and told how to confirm (`_replies/confirm_hint`).
+TWILIO_OPT_OUT = {"stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit"}
+TWILIO_OPT_OUT |= {"revoke", "optout"}
+TWILIO_OPT_IN = {"start", "yes", "unstop"}
+TWILIO_HELP = {"help", "info"}
+OPT_OUT_WORDS = frozenset(TWILIO_OPT_OUT | {"arret"})
+OPT_IN_WORDS = frozenset(TWILIO_OPT_IN)
+HELP_WORDS = frozenset(TWILIO_HELP | {"aide"})
+# What the reminders say: C or 1 to confirm, R or 2 to reschedule; the words too. OUI is
+# not a Twilio keyword, so it reaches us (accents and case are normalised away first).
+CONFIRM_WORDS = frozenset({"c", "1", "confirm", "confirmer", "oui"})
+RESCHEDULE_WORDS = frozenset({"r", "2", "reschedule", "deplacer", "reporter"})
+TWILIO_WORDS = frozenset(TWILIO_OPT_OUT | TWILIO_OPT_IN | TWILIO_HELP)
 
 
 def normalise(body: str) -> str:
@@ -53,7 +62,7 @@ def classify(body: str, opted_out: bool) -> str:
         return "opt_in"
     if word in HELP_WORDS:
         return "help"
-    if word in CONFIRM_WORDS or word == "oui":
+    if word in CONFIRM_WORDS:
         return "confirm"
     if word in RESCHEDULE_WORDS:
         return "reschedule"
@@ -126,8 +135,13 @@ def _act(
         # A shared number (a family) is one Twilio subscriber: the choice covers everyone on it.
         set_consent(db, settings, patients, now, sms_opt_out=intent == "opt_out")
         # Twilio answers its own keywords; ARRET is ours to confirm.
-        french_stop = normalise(inbound.body) == "arret"
-        return reply_text(settings, "fr", "opt_out", None) if french_stop else None
+        word = normalise(inbound.body)
+        if word == "arret":
+            return reply_text(settings, "fr", "opt_out", None)
+        # YES was most likely meant as a confirmation: Twilio took it, so say what works.
+        if word == "yes" and session is not None:
+            return reply_text(settings, language, "confirm_hint", session)
+        return None
     if intent == "help":
         return reply_text(settings, language, "help", None)
     if intent in ("confirm", "reschedule"):
@@ -136,6 +150,15 @@ def _act(
         inbound.session = session
         if intent == "confirm":
             session.status, session.status_changed_at = SessionStatus.CONFIRMED, now
+        else:  # on Needs attention with the link's requests; staff find the time
+            ask_another_time(
+                db,
+                patient=session.series.patient,
+                session=session,
+                now=now,
+                source="sms",
+                inbound=inbound,
+            )
         return reply_text(settings, language, intent, session)
     if _replied_today(db, settings, inbound.from_phone, now):
         return None

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Literal
 
 import gsm0338  # noqa: F401  (importing it registers the "gsm03.38" codec)
+import regex
 
 Encoding = Literal["GSM-7", "UCS-2"]
 
@@ -19,6 +20,10 @@ _GSM = "gsm03.38"
 _ESCAPE = "\x1b"
 # (single-segment capacity, capacity of each part of a concatenated message)
 _LIMITS: dict[Encoding, tuple[int, int]] = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
+# An extended grapheme cluster: what a reader sees as one character (a flag, a ZWJ family,
+# a letter and its combining accents). Twilio's segment calculator splits a message between
+# clusters only; a CR LF pair counts as two, as it does there.
+_CLUSTER = regex.compile(r"\r\n|\X")
 
 _QUOTES = str.maketrans(
     {
@@ -61,10 +66,20 @@ def encoding(text: str) -> Encoding:
 
 
 def _units(text: str, kind: Encoding) -> list[int]:
-    """The cost of each character: septets in GSM-7, UTF-16 code units in UCS-2."""
+    """What can't be split, and its cost: each character in septets in GSM-7; each grapheme
+    cluster in UTF-16 code units in UCS-2 ("🇨🇦" is 4, "👨‍👩‍👧" 8, "é" as e + accent 2)."""
     if kind == "GSM-7":
         return [_septets(char) or 0 for char in text]
-    return [2 if ord(char) > 0xFFFF else 1 for char in text]
+    return [_utf16(cluster) for cluster in graphemes(text)]
+
+
+def graphemes(text: str) -> list[str]:
+    """The text as a reader sees it, one grapheme cluster at a time; CR LF is two."""
+    return [c for match in _CLUSTER.findall(text) for c in (match if match == "\r\n" else [match])]
+
+
+def _utf16(cluster: str) -> int:
+    return sum(2 if ord(char) > 0xFFFF else 1 for char in cluster)
 
 
 def length(text: str) -> int:
@@ -78,8 +93,8 @@ def segments(text: str) -> int:
     single, per_part = _LIMITS[kind]
     if sum(units) <= single:
         return 1
-    # An escape pair or a surrogate pair is never split between two parts, so a part
-    # can end one unit short: count by packing, not by dividing.
+    # An escape pair or a grapheme cluster is never split between two parts, so a part
+    # can end a few units short: count by packing, not by dividing.
     parts, used = 1, 0
     for unit in units:
         if used + unit > per_part:

@@ -14,6 +14,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from reminders.config import CHANNELS, Settings
+from reminders.kinds import SESSION_REMINDER
 from reminders.models import Patient, Series, Session, SessionStatus
 from reminders.wording import sms_text
 from reminders.wording.calendar import EVENT_FOLDER, event_context
@@ -25,6 +26,7 @@ from reminders.wording.templating import (
     patient_language,
     render_for,
     render_part,
+    segment_budget,
     session_context,
 )
 
@@ -132,11 +134,17 @@ class SmsSize:
     length: int
     segments: int
     sample: str
+    first_name: str = ""  # the sample patient's
 
     @classmethod
-    def of(cls, text: str, sample: str) -> SmsSize:
+    def of(cls, text: str, sample: str, first_name: str = "") -> SmsSize:
         return cls(
-            text, sms_text.encoding(text), sms_text.length(text), sms_text.segments(text), sample
+            text,
+            sms_text.encoding(text),
+            sms_text.length(text),
+            sms_text.segments(text),
+            sample,
+            first_name,
         )
 
     @property
@@ -174,19 +182,20 @@ def check_templates(settings: Settings, out: TextIO) -> int:
     override folder first), every channel and language, with the sample data.
 
     Prints one line per SMS with its worst case over the samples: kind, language, encoding
-    (GSM-7/UCS-2), length and segments. Prints each problem (undefined variable, syntax error,
-    missing part, SMS over `settings.sms_segment_budget` segments) naming the file.
+    (GSM-7/UCS-2), length, segments and the kind's budget (1 for a session reminder); then,
+    indented, the worst case for each sample name (long, short, none). Prints each problem
+    (undefined variable, syntax error, missing part, SMS over its budget) naming the file.
     Returns 0 when all is well, 1 otherwise, and ends with a summary line.
     """
     kinds = template_kinds(settings)
     problems: dict[str, None] = {}  # in order, without repeats
     measured = 0
     for kind, language in product(kinds, sorted(LOCALES)):
-        worst, found = _check_kind(settings, kind, language)
+        sizes, found = _check_kind(settings, kind, language)
         problems.update(dict.fromkeys(found))
-        if worst is not None:
+        if sizes:
             measured += 1
-            print(f"{kind} sms {language}  {worst.describe()}  (longest: {worst.sample})", file=out)
+            _print_sizes(settings, kind, language, sizes, out)
     problems.update(dict.fromkeys(_shared_wording_problems(settings)))
     for problem in problems:
         print(f"PROBLEM {problem}", file=out)
@@ -194,26 +203,48 @@ def check_templates(settings: Settings, out: TextIO) -> int:
     if problems:
         print(f"FAILED: {len(problems)} problem(s); {scope}", file=out)
         return 1
-    print(f"OK: {scope}, each within {settings.sms_segment_budget} segments", file=out)
+    budgets = f"session reminders within {segment_budget(settings, SESSION_REMINDER)} segment"
+    others = f"the others within {settings.sms_segment_budget}"
+    print(f"OK: {scope}; {budgets}, {others}", file=out)
     return 0
 
 
-def _check_kind(settings: Settings, kind: str, language: str) -> tuple[SmsSize | None, list[str]]:
-    """The longest SMS of `kind` in `language` over the samples, and the problems found."""
+def _print_sizes(
+    settings: Settings, kind: str, language: str, sizes: list[SmsSize], out: TextIO
+) -> None:
+    worst = _worst(sizes)
+    budget = segment_budget(settings, kind)
+    print(
+        f"{kind} sms {language}  {worst.describe()}  (longest: {worst.sample})  budget {budget}",
+        file=out,
+    )
+    for name in dict.fromkeys(size.first_name for size in sizes):
+        named = _worst([size for size in sizes if size.first_name == name])
+        left_out = "  (name left out)" if name and name not in named.text else ""
+        print(f"    {name or '(no name)':<24}  {named.describe()}{left_out}", file=out)
+
+
+def _worst(sizes: list[SmsSize]) -> SmsSize:
+    return max(sizes, key=lambda size: size.cost)
+
+
+def _check_kind(settings: Settings, kind: str, language: str) -> tuple[list[SmsSize], list[str]]:
+    """Every SMS of `kind` in `language` over the samples, and the problems found."""
     samples = [s for s in sample_sessions() if patient_language(s.series.patient) == language]
     variants = _clinic_variants(settings)
     problems = _missing_parts(settings, kind, language)
     problems += _render_problems(variants, kind, language, samples)
     if problems:
-        return None, problems
-    worst = max(_sms_sizes(variants, kind, samples), key=lambda size: size.cost)
-    if worst.segments > settings.sms_segment_budget:
+        return [], problems
+    sizes = _sms_sizes(variants, kind, samples)
+    worst, budget = _worst(sizes), segment_budget(settings, kind)
+    if worst.segments > budget:
         where = template_file(settings, f"{kind}/sms.{language}.txt")
         problems.append(
             f"{where}: needs {worst.segments} segments, over the budget of "
-            f"{settings.sms_segment_budget} (sample {worst.sample}): {worst.text}"
+            f"{budget} (sample {worst.sample}): {worst.text}"
         )
-    return worst, problems
+    return sizes, problems
 
 
 def _clinic_variants(settings: Settings) -> list[Settings]:
@@ -278,7 +309,8 @@ def _sms_sizes(
         link = ", booking link" if variant.clinic.booking_url else ""
         for sample in samples:
             text = render_for(variant, kind, "sms", sample, now=sample_now(sample)).text
-            sizes.append(SmsSize.of(text, sample_label(sample) + link))
+            first_name = sample.series.patient.first_name
+            sizes.append(SmsSize.of(text, sample_label(sample) + link, first_name))
     return sizes
 
 
@@ -335,7 +367,10 @@ def _shared_wording_problems(settings: Settings) -> list[str]:
     for variant, sample in product(_clinic_variants(settings), sample_sessions()):
         language = patient_language(sample.series.patient)
         contexts = {
-            REPLY_FOLDER: [reply_context(variant, None), reply_context(variant, sample)],
+            REPLY_FOLDER: [
+                reply_context(variant, None, language),
+                reply_context(variant, sample, language),
+            ],
             EVENT_FOLDER: [event_context(variant, sample, sample_now(sample))],
         }
         for folder, cases in contexts.items():

@@ -7,6 +7,7 @@ Patient data only ever enters as values of the context, never as template source
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from jinja2 import (
 )
 
 from reminders.config import Settings
+from reminders.kinds import kind_of
 from reminders.models import Patient, Session
 from reminders.planning.standing import Standing, assess
 from reminders.wording import sms_text
@@ -43,6 +45,18 @@ DEFAULT_LANGUAGE = "en"
 _OF = {"en": "{n} of {total}", "fr": "{n} sur {total}"}
 # The files that make up one message, by channel: `<kind>/<channel>.<language>.<part>`.
 PARTS = {"sms": ("txt",), "email": ("subject.txt", "txt", "html")}
+
+
+# Every patient gets a session reminder before every session: one segment, not two, halves
+# the clinic's SMS bill. Other SMS may take up to `settings.sms_segment_budget`.
+REMINDER_SEGMENTS = 1
+
+
+def segment_budget(settings: Settings, template: str) -> int:
+    """The segments an SMS of this kind may take before its greeting name is left out."""
+    if kind_of(template).session_reminder:
+        return min(settings.sms_segment_budget, REMINDER_SEGMENTS)
+    return settings.sms_segment_budget
 
 
 @dataclass(frozen=True)
@@ -81,14 +95,16 @@ class ClinicView:
 
 @dataclass(frozen=True)
 class SessionView:
-    date: str
-    time: str
+    date: str  # "Wednesday, September 30, 2026" / "mardi 1er décembre 2026"
+    time: str  # "11:45 a.m." / "8 h", "8 h 30"
     weekday: str
     datetime: str
     number: int
     of: int
-    practitioner: str
+    practitioner: str  # as booked; in French "Dr Chen" (no period after Dr)
     location: str
+    day: str = ""  # the date without the year, for SMS: "Wednesday, September 30"
+    with_practitioner: str = ""  # "with Dr. Chen" / "avec le Dr Chen"; "" when none
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class SeriesView:
     done_text: str  # sessions completed: "3 of 6"
     recommended_next: str  # date text, "" when there is no completed session yet
     recommended_passed: bool  # the recommended date is before today (clinic time)
+    recommended_day: str = ""  # the same without the year, for SMS
 
 
 def patient_language(patient: Patient) -> str:
@@ -122,6 +139,7 @@ def session_context(
     channel: str = "email",
     now: datetime | None = None,
     unsubscribe_url: str = "",
+    self_service_url: str = "",
 ) -> dict[str, object]:
     """The variables every template gets, about `session` and where its series stands at `now`.
 
@@ -136,20 +154,22 @@ def session_context(
     now = now or datetime.now(UTC)
     standing = assess(settings, session.series, now)
     following = standing.next_booked
-    next_view = None if following is None else _session_view(settings, following, language, sms=sms)
+    next_view = None if following is None else session_view(settings, following, language, sms=sms)
     return {
         "patient": PatientView(first_name=patient.first_name, language=language),
-        "clinic": _clinic_view(settings),
-        "session": _session_view(settings, session, language, sms=sms),
+        "clinic": clinic_view(settings),
+        "session": session_view(settings, session, language, sms=sms),
         "series": _series_view(settings, session, standing, language, sms=sms, now=now),
         "next_session": next_view,
         "greet": greet and bool(patient.first_name.strip()),
         "show_treatment": settings.clinic.name_treatment_in_sms,
         "unsubscribe_url": unsubscribe_url,
+        # Confirm or ask for another time (`wording.session_links`); "" in SMS and previews.
+        "self_service_url": self_service_url,
     }
 
 
-def _clinic_view(settings: Settings) -> ClinicView:
+def clinic_view(settings: Settings) -> ClinicView:
     clinic = settings.clinic
     return ClinicView(
         name=clinic.name,
@@ -177,11 +197,16 @@ def total_sessions(session: Session) -> int:
     return max(session.series.planned_sessions, session.number)
 
 
-def _session_view(settings: Settings, session: Session, language: str, *, sms: bool) -> SessionView:
+def session_view(settings: Settings, session: Session, language: str, *, sms: bool) -> SessionView:
+    """The session as a message shows it: in `language` and the clinic's zone; for SMS in
+    the GSM-7 alphabet."""
     local = session.starts_at.astimezone(settings.clinic.zone)
-    date, time, weekday, when = _moment_texts(local, LOCALES[language])
+    date, time, weekday, when, day = _moment_texts(local, LOCALES[language])
     if sms:
-        date, time, weekday, when = (sms_text.gsm_safe(t) for t in (date, time, weekday, when))
+        date, time, weekday, when, day = (
+            sms_text.gsm_safe(t) for t in (date, time, weekday, when, day)
+        )
+    practitioner = practitioner_name(language, session.practitioner or "")
     return SessionView(
         date=date,
         time=time,
@@ -189,13 +214,44 @@ def _session_view(settings: Settings, session: Session, language: str, *, sms: b
         datetime=when,
         number=session.number,
         of=total_sessions(session),
-        practitioner=session.practitioner or "",
+        practitioner=practitioner,
         location=session.location or "",
+        day=day,
+        with_practitioner=with_practitioner(language, session.practitioner or ""),
     )
 
 
-def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str]:
-    """(date, time, weekday, date and time) of an aware local datetime."""
+# "Dr. Chen", "Dre Roy", "Doctor Chen": a doctor's title before the name.
+_DOCTOR = re.compile(r"^(?:dr|dre|doctor|docteur|docteure)\b\.?\s*(?P<name>.+)$", re.IGNORECASE)
+_FEMININE = re.compile(r"^(?:dre|docteure)\b", re.IGNORECASE)
+
+
+def practitioner_name(language: str, practitioner: str) -> str:
+    """The practitioner as written in `language`: French abbreviates "Dr" and "Dre" without
+    a period (the abbreviation ends on the word's last letter)."""
+    name = practitioner.strip()
+    doctor = _DOCTOR.match(name)
+    if language != "fr" or doctor is None:
+        return name
+    title = "Dre" if _FEMININE.match(name) else "Dr"
+    return f"{title} {doctor.group('name')}"
+
+
+def with_practitioner(language: str, practitioner: str) -> str:
+    """'with Dr. Chen'; in French 'avec le Dr Chen', 'avec la Dre Roy', 'avec Marie Roy'."""
+    name = practitioner_name(language, practitioner)
+    if not name:
+        return ""
+    if language != "fr":
+        return f"with {name}"
+    if _DOCTOR.match(practitioner.strip()):
+        article = "la" if name.startswith("Dre ") else "le"
+        return f"avec {article} {name}"
+    return f"avec {name}"
+
+
+def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str, str]:
+    """(date, time, weekday, date and time, date without the year) of an aware local datetime."""
     # Kept per wall-clock time, zone and locale (an aware datetime compares by instant
     # alone): a clinic's sessions share their slots, and formatting is much of a render.
     return _wall_clock_texts(local.replace(tzinfo=None), local.fold, str(local.tzinfo), locale)
@@ -204,20 +260,41 @@ def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str]:
 @lru_cache(maxsize=4096)
 def _wall_clock_texts(
     naive: datetime, fold: int, zone_name: str, locale: str
-) -> tuple[str, str, str, str]:
+) -> tuple[str, str, str, str, str]:
     local = naive.replace(tzinfo=ZoneInfo(zone_name), fold=fold)
     zone = local.tzinfo
+    date = _day_first(str(get_date_format("full", locale=locale).pattern), local, locale)
+    time = _time_pattern(local, locale)
+    day = _day_first(_DAY_PATTERNS.get(locale[:2], "EEEE, MMMM d"), local, locale)
     date_and_time = (
-        str(get_datetime_format("full", locale=locale))
-        .replace("{1}", str(get_date_format("full", locale=locale).pattern))
-        .replace("{0}", str(get_time_format("short", locale=locale).pattern))
+        str(get_datetime_format("full", locale=locale)).replace("{1}", date).replace("{0}", time)
     )
     return (
-        format_date(local, "full", locale=locale),
-        format_time(local, "short", tzinfo=zone, locale=locale),
+        format_date(local, date, locale=locale),
+        format_time(local, time, tzinfo=zone, locale=locale),
         format_date(local, "EEEE", locale=locale),
         format_datetime(local, date_and_time, tzinfo=zone, locale=locale),
+        format_date(local, day, locale=locale),
     )
+
+
+# The full date without its year.
+_DAY_PATTERNS = {"en": "EEEE, MMMM d", "fr": "EEEE d MMMM"}
+_DAY_OF_MONTH = re.compile(r"(?<![d'])d(?![d'])")
+
+
+def _day_first(pattern: str, local: datetime, locale: str) -> str:
+    """French writes the first of the month as an ordinal: "1er décembre", "2 décembre"."""
+    if locale.startswith("fr") and local.day == 1:
+        return _DAY_OF_MONTH.sub("d'er'", pattern, count=1)
+    return pattern
+
+
+def _time_pattern(local: datetime, locale: str) -> str:
+    """French times as people write them: "8 h", "8 h 30", "14 h" (not "08 h 00")."""
+    if locale.startswith("fr"):
+        return "H 'h'" if local.minute == 0 else "H 'h' mm"
+    return str(get_time_format("short", locale=locale).pattern)
 
 
 def _series_view(
@@ -242,17 +319,21 @@ def _series_view(
         planned=planned,
         done_text=progress_text(language, done, planned),
         recommended_next=_date_text(settings, recommended, language, sms=sms),
+        recommended_day=_date_text(settings, recommended, language, sms=sms, year=False),
         recommended_passed=bool(
             recommended and recommended.astimezone(zone).date() < now.astimezone(zone).date()
         ),
     )
 
 
-def _date_text(settings: Settings, moment: datetime | None, language: str, *, sms: bool) -> str:
-    """The date alone, spelled like `session.date`; "" for no date."""
+def _date_text(
+    settings: Settings, moment: datetime | None, language: str, *, sms: bool, year: bool = True
+) -> str:
+    """The date alone, spelled like `session.date` (or `session.day`); "" for no date."""
     if moment is None:
         return ""
-    text = format_date(moment.astimezone(settings.clinic.zone), "full", locale=LOCALES[language])
+    texts = _moment_texts(moment.astimezone(settings.clinic.zone), LOCALES[language])
+    text = texts[0] if year else texts[4]
     return sms_text.gsm_safe(text) if sms else text
 
 
@@ -346,23 +427,33 @@ def render_for(
     *,
     now: datetime | None = None,
     unsubscribe_url: str = "",
+    self_service_url: str = "",
 ) -> Rendered:
     """Render in the patient's language, as things stand at `now` (default: the current time).
 
-    An SMS whose greeting name makes it UCS-2, or pushes it past the segment budget, is sent
-    without the greeting name; the facts stay, and the name itself is never rewritten.
+    An SMS whose greeting name makes it UCS-2, costs it a segment more, or pushes it past
+    its kind's budget (`segment_budget`), is sent without the greeting name; the facts stay,
+    and the name itself is never rewritten.
     """
     language = patient_language(session.series.patient)
     context = session_context(
-        settings, session, channel=channel, now=now, unsubscribe_url=unsubscribe_url
+        settings,
+        session,
+        channel=channel,
+        now=now,
+        unsubscribe_url=unsubscribe_url,
+        self_service_url=self_service_url,
     )
     named = render(settings, template, channel, language, context)
     if channel != "sms" or not context["greet"]:
         return named
-    over_budget = sms_text.segments(named.text) > settings.sms_segment_budget
-    if not over_budget and sms_text.encoding(named.text) == "GSM-7":
+    segments = sms_text.segments(named.text)
+    if segments == 1 and sms_text.encoding(named.text) == "GSM-7":
         return named
     plain = render(settings, template, channel, language, {**context, "greet": False})
-    if over_budget or sms_text.encoding(plain.text) == "GSM-7":
+    # A greeting is never worth a segment of its own (the facts are the message).
+    if segments > max(segment_budget(settings, template), sms_text.segments(plain.text)):
+        return plain
+    if sms_text.encoding(named.text) == "UCS-2" and sms_text.encoding(plain.text) == "GSM-7":
         return plain
     return named

@@ -8,9 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from reminders import store
-from reminders.config import Settings
+from reminders.config import SHIPPED_TEMPLATES, Settings
 from reminders.feedback.delivery import apply_status
-from reminders.feedback.replies import classify, normalise, receive
+from reminders.feedback.replies import (
+    CONFIRM_WORDS,
+    RESCHEDULE_WORDS,
+    TWILIO_WORDS,
+    classify,
+    normalise,
+    receive,
+)
 from reminders.models import InboundMessage, Patient, SessionStatus
 from tests.harness import Clinic, local, reminders_only, row
 
@@ -41,9 +48,20 @@ AVERY = "+14035550101"
         ("Oui.", False, "confirm"),
         ("C", False, "confirm"),
         ("c", False, "confirm"),
+        ("1", False, "confirm"),
+        ("Confirm", False, "confirm"),
+        ("CONFIRMER", False, "confirm"),
         ("R", False, "reschedule"),
         (" r ", False, "reschedule"),
+        ("2", False, "reschedule"),
+        ("reschedule.", False, "reschedule"),
+        ("Déplacer", False, "reschedule"),
+        ("REPORTER", False, "reschedule"),
+        # Twilio's opt-in word: the number is resubscribed, nothing is confirmed.
+        ("YES", False, "opt_in"),
+        ("stop all", False, "opt_out"),
         ("HELP", False, "help"),
+        ("info", False, "help"),
         ("aide?", False, "help"),
         ("Aide", True, "help"),
         ("Can I come later?", False, "other"),
@@ -53,6 +71,38 @@ AVERY = "+14035550101"
 )
 def test_it_classifies_replies_in_both_languages(body: str, opted_out: bool, intent: str) -> None:
     assert classify(body, opted_out) == intent
+
+
+def test_no_confirm_or_reschedule_word_is_one_of_twilios_keywords() -> None:
+    """Twilio acts on its own keywords (opt-out, opt-in, help) before the reply reaches us."""
+    twilio = {"start", "yes", "unstop", "stop", "stopall", "unsubscribe", "cancel", "end"}
+    twilio |= {"quit", "stop all", "revoke", "optout", "help", "info"}
+    assert twilio <= TWILIO_WORDS
+    assert not (CONFIRM_WORDS | RESCHEDULE_WORDS) & TWILIO_WORDS
+    assert {"c", "1", "confirm", "oui", "confirmer"} <= CONFIRM_WORDS
+    assert {"r", "2", "reschedule", "deplacer", "reporter"} <= RESCHEDULE_WORDS
+
+
+def test_the_words_the_shipped_reminders_offer_do_what_they_say() -> None:
+    for language, confirm, reschedule in (
+        ("en", "Reply C to confirm", "R to reschedule"),
+        ("fr", "C (confirmer)", "R (reporter)"),
+    ):
+        text = (SHIPPED_TEMPLATES / "session_reminder" / f"sms.{language}.txt").read_text()
+        assert confirm in text and reschedule in text
+    assert classify("C", False) == "confirm" and classify("R", False) == "reschedule"
+
+
+def test_a_patient_who_confirms_with_yes_is_told_how_to_confirm(clinic: Clinic) -> None:
+    settings = clinic.settings
+    assert receive(settings, "SM-yes", AVERY, "Yes", local("2026-03-05 09:00")) == "opt_in"
+    [reply] = _sms_to_avery(clinic)
+    assert "YES only renews" in str(reply["body"]) and "reply C" in str(reply["body"])
+    assert "Tuesday, March 10 at 2:00 p.m." in str(reply["body"])
+    assert receive(settings, "SM-c", AVERY, "c", local("2026-03-05 09:01")) == "confirm"
+    with store.transaction(settings.database_url) as db:
+        statuses = [i.session.status for i in db.scalars(select(InboundMessage)) if i.session]
+    assert statuses == [SessionStatus.CONFIRMED]
 
 
 def test_it_normalises_case_accents_spaces_and_punctuation() -> None:
@@ -156,11 +206,14 @@ def test_a_clinic_template_folder_overrides_an_auto_reply(clinic: Clinic, tmp_pa
     settings = clinic.settings.model_copy(update={"templates_dir": folder})
     assert receive(settings, "SM-help", AVERY, "HELP", local("2026-03-05 09:00")) == "help"
     assert receive(settings, "SM-r", AVERY, "R", local("2026-03-05 09:05")) == "reschedule"
-    assert [m["body"] for m in _sms_to_avery(clinic)] == [
-        f"Calgary Integrative Medicine: reminders only. Call {settings.clinic.phone} any weekday.",
-        # Replies the clinic did not override still come from the shipped folder.
-        "Calgary Integrative Medicine: thank you, we will call you to find a new time.",
-    ]
+    helped, answered = [str(m["body"]) for m in _sms_to_avery(clinic)]
+    assert (
+        helped == "Calgary Integrative Medicine: reminders only. Call (403) 202-7272 any weekday."
+    )
+    # Replies the clinic did not override still come from the shipped folder.
+    assert answered.startswith(
+        "Calgary Integrative Medicine: thank you, we will call you to find a new time instead of"
+    )
 
 
 def test_an_auto_reply_that_does_not_render_still_keeps_what_the_patient_asked(

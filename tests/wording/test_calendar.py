@@ -103,17 +103,21 @@ def test_it_names_the_treatment_and_speaks_french_when_asked() -> None:
     settings = Settings(clinic=Clinic(name_treatment_in_sms=True))
     session = make_session(datetime(2026, 3, 3, 21, tzinfo=UTC), language="fr", location="Salle 4")
     _, event = parse(settings, session)
-    assert str(event["summary"]) == "Calgary Integrative Medicine: séance 2 sur 6 (Prolotherapy)"
+    assert str(event["summary"]) == "Calgary Integrative Medicine : séance 2 sur 6 (Prolotherapy)"
     assert str(event["location"]) == "Salle 4"
-    assert str(event["description"]).startswith("Avec Dr. Chen\nPour modifier")
+    assert str(event["description"]).startswith("Rendez-vous avec le Dr Chen\nPour modifier")
 
 
 @pytest.mark.parametrize(
     ("language", "practitioner", "description"),
     [
-        ("en", "Dr. Chen", "With Dr. Chen\nTo reschedule, call (403) 202-7272."),
+        ("en", "Dr. Chen", "Appointment with Dr. Chen\nTo reschedule, call (403) 202-7272."),
         ("en", "", "To reschedule, call (403) 202-7272."),
-        ("fr", "Dr. Chen", "Avec Dr. Chen\nPour modifier ce rendez-vous : (403) 202-7272."),
+        (
+            "fr",
+            "Dr. Chen",
+            "Rendez-vous avec le Dr Chen\nPour modifier ce rendez-vous : (403) 202-7272.",
+        ),
         ("fr", "", "Pour modifier ce rendez-vous : (403) 202-7272."),
     ],
 )
@@ -134,9 +138,9 @@ def test_a_clinic_template_folder_overrides_the_event_summary(tmp_path: Path) ->
     _, event = parse(Settings(templates_dir=tmp_path), make_session(NOW))
     assert str(event["summary"]) == "Calgary Integrative Medicine - visit 2/6 with Dr. Chen"
     # What the clinic did not override still comes from the shipped folder.
-    assert str(event["description"]).startswith("With Dr. Chen\nTo reschedule")
+    assert str(event["description"]).startswith("Appointment with Dr. Chen\nTo reschedule")
     _, french = parse(Settings(templates_dir=tmp_path), make_session(NOW, language="fr"))
-    assert str(french["summary"]) == "Calgary Integrative Medicine: séance 2 sur 6"
+    assert str(french["summary"]) == "Calgary Integrative Medicine : séance 2 sur 6"
 
 
 def test_an_event_wording_that_does_not_render_raises_a_template_problem(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from reminders.config import SHIPPED_TEMPLATES, Settings
 from reminders.models import Patient, Series, Session
+from reminders.wording import sms_text
 from reminders.wording.calendar import EVENT_FOLDER
 from reminders.wording.replies import REPLY_FOLDER, reply_context
 from reminders.wording.template_tools import check_templates, template_kinds
@@ -50,6 +51,8 @@ def test_the_wording_ships_in_both_languages_and_only_french_confirms_an_opt_out
     assert shipped(REPLY_FOLDER) == [
         "confirm.en.txt",
         "confirm.fr.txt",
+        "confirm_hint.en.txt",  # to a patient who "confirmed" with YES, Twilio's opt-in word
+        "confirm_hint.fr.txt",
         "help.en.txt",
         "help.fr.txt",
         "no_session.en.txt",
@@ -68,56 +71,69 @@ def test_the_wording_ships_in_both_languages_and_only_french_confirms_an_opt_out
     ]
 
 
+# The sample session is on Tuesday 4 August 2026 at 9:30 in Calgary.
 @pytest.mark.parametrize(
     ("name", "text"),
     [
         (
             "help.en.txt",
-            "Calgary Integrative Medicine: appointment reminders. To reach us, call +14032027272."
-            " Reply STOP to opt out.",
+            "Calgary Integrative Medicine: appointment reminders. Reply C to confirm,"
+            " R to reschedule. To reach us, call (403) 202-7272. Reply STOP to opt out.",
         ),
         (
             "confirm.en.txt",
-            "Calgary Integrative Medicine: thank you, your appointment on 2026-08-04 09:30"
-            " is confirmed.",
+            "Calgary Integrative Medicine: thank you, your appointment on Tuesday, August 4"
+            " at 9:30 a.m. is confirmed.",
+        ),
+        (
+            "confirm_hint.en.txt",
+            "Calgary Integrative Medicine: YES only renews your text messages. To confirm"
+            " Tuesday, August 4 at 9:30 a.m., reply C; to reschedule, reply R.",
         ),
         (
             "no_session.en.txt",
             "Calgary Integrative Medicine: we found no upcoming appointment."
-            " Please call +14032027272.",
+            " Please call (403) 202-7272.",
         ),
         (
             "reschedule.en.txt",
-            "Calgary Integrative Medicine: thank you, we will call you to find a new time.",
+            "Calgary Integrative Medicine: thank you, we will call you to find a new time"
+            " instead of Tuesday, August 4 at 9:30 a.m.",
         ),
         (
             "other.en.txt",
-            "Calgary Integrative Medicine: this number is not monitored. Please call +14032027272.",
+            "Calgary Integrative Medicine: this number is not monitored."
+            " Please call (403) 202-7272.",
         ),
         (
             "help.fr.txt",
-            "Calgary Integrative Medicine : rappels de rendez-vous. Pour nous joindre, appelez"
-            " le +14032027272. Répondez STOP pour ne plus recevoir de textos.",
+            "Calgary Integrative Medicine : rappels de rendez-vous. Répondez C pour confirmer,"
+            " R pour reporter, STOP pour vous désabonner. Tél. : (403) 202-7272",
         ),
         (
             "confirm.fr.txt",
-            "Calgary Integrative Medicine : merci, votre rendez-vous du 2026-08-04 09:30"
+            "Calgary Integrative Medicine : merci, votre rendez-vous du mardi 4 aout à 9 h 30"
             " est confirmé.",
+        ),
+        (
+            "confirm_hint.fr.txt",
+            "Calgary Integrative Medicine : pour confirmer votre rendez-vous du mardi 4 aout"
+            " à 9 h 30, répondez C (ou OUI). Pour le reporter, répondez R.",
         ),
         (
             "no_session.fr.txt",
             "Calgary Integrative Medicine : aucun rendez-vous à venir."
-            " Appelez-nous au +14032027272.",
+            " Appelez-nous au (403) 202-7272.",
         ),
         (
             "reschedule.fr.txt",
             "Calgary Integrative Medicine : merci, nous vous appellerons pour trouver une autre"
-            " date.",
+            " date que le mardi 4 aout à 9 h 30.",
         ),
         (
             "other.fr.txt",
             "Calgary Integrative Medicine : ce numéro n'est pas surveillé."
-            " Appelez-nous au +14032027272.",
+            " Appelez-nous au (403) 202-7272.",
         ),
         (
             "opt_out.fr.txt",
@@ -126,9 +142,13 @@ def test_the_wording_ships_in_both_languages_and_only_french_confirms_an_opt_out
     ],
 )
 def test_every_auto_reply_keeps_its_wording(name: str, text: str) -> None:
+    """In the patient's language and the clinic's zone, the clinic's phone formatted, in the
+    SMS alphabet, and in one segment."""
     config = Settings()
-    context = reply_context(config, a_session())
-    assert render_part(config, f"{REPLY_FOLDER}/{name}", context).strip() == text
+    context = reply_context(config, a_session(), name.split(".")[1])
+    rendered = render_part(config, f"{REPLY_FOLDER}/{name}", context).strip()
+    assert rendered == text
+    assert sms_text.encoding(rendered) == "GSM-7" and sms_text.segments(rendered) == 1
 
 
 def test_an_auto_reply_without_a_session_has_an_empty_when() -> None:
@@ -160,7 +180,8 @@ def test_check_fails_on_an_undefined_variable_in_an_auto_reply_and_names_the_fil
     path = override(tmp_path, "_replies/confirm.fr.txt", "{{ clinic.name }} : {{ session.date }}")
     status, output = check(Settings(templates_dir=tmp_path))
     assert status == 1
-    assert f"PROBLEM {path}: 'session' is undefined (in _replies/confirm.fr.txt, line 1)" in output
+    problem = "'None' has no attribute 'date' (in _replies/confirm.fr.txt, line 1)"
+    assert f"PROBLEM {path}: {problem}" in output
     assert output.splitlines()[-1].startswith("FAILED: 1 problem(s)")
 
 

@@ -80,6 +80,41 @@ def test_it_never_splits_a_surrogate_pair_between_two_parts() -> None:
     assert sms_text.segments(text) == 3
 
 
+# The segment counts of Twilio's own calculator (npm sms-segments-calculator 1.x, run on
+# these strings): in UCS-2 a part ends between grapheme clusters, never inside one.
+CYRILLIC = "ё"  # one UTF-16 unit, not in GSM-7
+FLAG = "\U0001f1e8\U0001f1e6"  # Canada: two regional indicators, 4 units
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # ZWJ, 11 units
+SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+ACCENTED = "e\u0301"  # e and a combining acute accent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 65 + 4 + 65 = 134 units: by code units two full parts of 67, but the flag does not
+        # fit after 65 in the first part, and then 69 do not fit in the second.
+        (CYRILLIC * 65 + FLAG + CYRILLIC * 65, 3),
+        (CYRILLIC * 60 + FAMILY + CYRILLIC * 70, 3),
+        (CYRILLIC * 66 + ACCENTED + CYRILLIC * 66, 3),
+        (CYRILLIC * 62 + SCOTLAND + CYRILLIC * 10, 2),
+        (CYRILLIC * 66 + FLAG, 1),  # 70 units: one segment holds them
+        (FLAG * 17 + "a", 1),  # 69 units
+    ],
+    ids=["flag", "zwj-family", "combining-mark", "subdivision-flag", "flag-fits", "flags-fit"],
+)
+def test_it_never_splits_a_grapheme_cluster_between_two_ucs_2_parts(
+    text: str, expected: int
+) -> None:
+    assert sms_text.encoding(text) == "UCS-2"
+    assert sms_text.segments(text) == expected
+
+
+def test_it_sees_a_flag_a_family_and_an_accented_letter_as_one_character_each() -> None:
+    assert sms_text.graphemes(f"{FLAG}{FAMILY}{ACCENTED}a") == [FLAG, FAMILY, ACCENTED, "a"]
+    assert sms_text.graphemes("a\r\nb") == ["a", "\r", "\n", "b"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -188,7 +188,7 @@ def test_an_email_preview_has_the_subject_the_text_and_the_html() -> None:
 
 def test_an_sms_preview_has_the_text_with_its_encoding_length_and_segments() -> None:
     preview = preview_template(Settings(), "missed_session", "sms", "fr")
-    assert "Répondez STOP" in preview.text
+    assert "STOP pour vous désabonner" in preview.text
     assert preview.subject is None and preview.html is None
     assert preview.sms is not None and preview.sms.text == preview.text
     assert (preview.sms.encoding, preview.sms.length, preview.sms.segments) == (
@@ -240,4 +240,4 @@ def test_the_samples_cover_the_cases_templates_must_handle() -> None:
 def test_the_samples_render_as_they_would_be_sent() -> None:
     sample = next(s for s in sample_sessions() if sample_label(s) == "fr-booked")
     text = render_for(Settings(), "aftercare", "sms", sample, now=sample_now(sample)).text
-    assert "mercredi 30 septembre 2026 à 11 h 45" in text
+    assert "le mercredi 30 septembre à 11 h 45" in text

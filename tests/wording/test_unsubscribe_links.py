@@ -104,6 +104,11 @@ def test_follow_up_emails_carry_the_https_link_in_header_and_footer(
     (aftercare,) = emails(linked.outbox_dir)
     url = f"{PUBLIC}/unsubscribe/{make_token(linked, patient())}"
     assert str(aftercare["List-Unsubscribe"]).startswith(f"<{url}>, <mailto:")
+    # RFC 8058 receivers read the raw field: the links as written, not RFC 2047 words.
+    (raw,) = [path.read_bytes() for path in linked.outbox_dir.glob("*.eml")]
+    header = f"\r\nList-Unsubscribe: <{url}>, <mailto:rem@clinic.example?subject=unsubscribe>\r\n"
+    assert header.encode() in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
     assert aftercare["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = aftercare.get_body(preferencelist=("plain",))
     html = aftercare.get_body(preferencelist=("html",))
