@@ -10,9 +10,16 @@ from email.policy import SMTP
 from pathlib import Path
 from uuid import uuid4
 
-from reminders.channels.base import Outgoing
+from reminders.channels.base import Outgoing, PermanentError
 from reminders.channels.smtp import build_email
 from reminders.config import Settings
+
+# Twilio's own magic test number for "not a mobile number": the outbox refuses it as Twilio
+# refuses a landline (error 21614), so the demo clinic can show a refused SMS and its email
+# fallback without Twilio. It is outside the 555-01xx range the tests' patients use, and no
+# real patient has it.
+LANDLINE = "+15005550009"
+LANDLINE_CODE = "21614"
 
 
 class OutboxClash(FileExistsError):
@@ -35,6 +42,11 @@ class Outbox:
         if outgoing.channel == "email":
             content, suffix = build_email(self.settings, outgoing).as_bytes(policy=SMTP), ".eml"
         elif outgoing.channel == "sms":
+            if outgoing.to == LANDLINE:
+                raise PermanentError(
+                    f"outbox: the demo landline cannot receive SMS (as Twilio: {LANDLINE_CODE})",
+                    code=LANDLINE_CODE,
+                )
             content, suffix = self._sms_json(outgoing, sent_at), ".json"
         else:
             raise ValueError(f"the outbox has no format for channel {outgoing.channel!r}")
