@@ -17,6 +17,8 @@ class MessageKind:
     name: str
     follow_up: bool = False
     session_reminder: bool = False
+    # Its email carries the self-service link (confirm, or ask for another time).
+    self_service: bool = False
 
     def offers_unsubscribe(self, channel: str) -> bool:
         """CASL: follow-up emails say how to stop them; session reminders belong to the visit."""
@@ -26,6 +28,10 @@ class MessageKind:
         """SMS never wake a patient; follow-ups are never urgent on any channel."""
         return channel == "sms" or self.follow_up
 
+    def offers_self_service(self, channel: str) -> bool:
+        """Emails only: an SMS stays one segment, and a link would not fit."""
+        return self.self_service and channel == "email"
+
     def attaches_calendar(self, channel: str) -> bool:
         return self.session_reminder and channel == "email"
 
@@ -33,9 +39,9 @@ class MessageKind:
 KINDS = {
     kind.name: kind
     for kind in (
-        MessageKind(SESSION_REMINDER, session_reminder=True),
+        MessageKind(SESSION_REMINDER, session_reminder=True, self_service=True),
         MessageKind("aftercare", follow_up=True),
-        MessageKind("rebook_nudge", follow_up=True),
+        MessageKind("rebook_nudge", follow_up=True, self_service=True),
         MessageKind("missed_session", follow_up=True),
         MessageKind("series_complete", follow_up=True),
     )

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from reminders.channels.base import (
@@ -23,9 +24,36 @@ from reminders.channels.base import (
 )
 from reminders.config import Settings
 
+# RFC 5322 2.1.1: a line MUST be at most 998 characters (78 is only a SHOULD).
+MAX_LINE = 998
+
+
+class ListHeader(UnstructuredHeader, BaseHeader):
+    """A header of <links>, written as given on one line: never encoded.
+
+    RFC 8058 receivers read `List-Unsubscribe` literally; the default folding turns a URL
+    longer than a line into RFC 2047 encoded words (`=?utf-8?q?=3Chttps...`), which they
+    cannot use (Python's own parser decodes it, so a parsing test would not notice). One
+    line is within RFC 5322's hard limit; past it, the line breaks after a comma.
+    """
+
+    def fold(self, *, policy: Policy) -> str:
+        value = str(self)
+        if not value.isascii():
+            return super().fold(policy=policy)
+        line = f"{self.name}: {value}"
+        if len(line) <= MAX_LINE:
+            return line + policy.linesep
+        items = [item.strip() for item in value.split(",")]
+        return f"{self.name}: " + f",{policy.linesep} ".join(items) + policy.linesep
+
+
+HEADERS = HeaderRegistry()
+HEADERS.map_to_type("list-unsubscribe", ListHeader)
+HEADERS.map_to_type("list-unsubscribe-post", ListHeader)
 # 7-bit bodies (quoted-printable or base64 for accented text): no server can mangle them,
 # and we need not ask for 8BITMIME.
-POLICY = policy.default.clone(cte_type="7bit")
+POLICY = policy.default.clone(cte_type="7bit", header_factory=HEADERS)
 FALLBACK_SENDER = "reminders@localhost"
 _LOCAL_PART = re.compile(r"[^\s<>@:;,]+@")
 

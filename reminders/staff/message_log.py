@@ -6,11 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, selectinload
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import UPCOMING, WAITING, Message, Patient, Series, Session
+from reminders.models import WAITING, Message, Patient, Series, Session
+from reminders.sending.compose import recheck, render_message
+from reminders.wording.sms_text import segments
+from reminders.wording.templating import TemplateProblem
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -87,15 +90,38 @@ def messages(
 
 
 def preview(settings: Settings, now: datetime, days: float) -> list[dict[str, Any]]:
-    """Messages that would go out before now + days, in due order; nothing is sent or changed."""
+    """Every message waiting to go out before now + days (session reminders and follow-ups),
+    in due order, with the text it would carry; nothing is sent or changed.
+
+    Each is rendered and re-checked as the sender would at its due time (or now, if that
+    has passed): `subject` and `body` are that text, `would_send` says whether it would
+    go, and `reason` why not. A template that does not render gives `body` None and the
+    problem in `reason`. Links in it are real (signed), like the ones a patient gets.
+    Rendering and re-checking only read the row, so the transaction changes nothing.
+    """
     query = (
         with_patient(select(Message))
-        .where(
-            Message.status.in_(WAITING),
-            Message.due_at <= now + timedelta(days=days),
-            Session.status.in_(UPCOMING),
-        )
+        .where(Message.status.in_(WAITING), Message.due_at <= now + timedelta(days=days))
+        .options(selectinload(Message.session, Session.series, Series.sessions))
         .order_by(Message.due_at, Message.id)
     )
     with store.transaction(settings.database_url) as db:
-        return [as_record(m) for m in db.scalars(query)]
+        return [_previewed(settings, message, now) for message in db.scalars(query)]
+
+
+def _previewed(settings: Settings, message: Message, now: datetime) -> dict[str, Any]:
+    at = max(message.due_at, now)
+    record = as_record(message)
+    verdict = recheck(settings, message, at)
+    record |= {"would_send": verdict is None, "preview_at": at.isoformat()}
+    if verdict is not None:
+        record["reason"] = f"would not go out: {verdict[1]}"
+    try:
+        rendered = render_message(settings, message, at)
+    except TemplateProblem as exc:
+        record |= {"subject": None, "body": None, "would_send": False, "reason": str(exc)}
+        return record
+    record |= {"subject": rendered.subject, "body": rendered.text}
+    if message.channel == "sms":
+        record["segments"] = segments(rendered.text)
+    return record

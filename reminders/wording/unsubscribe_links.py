@@ -47,7 +47,7 @@ def signed_links(settings: Settings) -> bool:
 def make_token(settings: Settings, patient: Patient) -> str:
     """The patient's external id and its HMAC-SHA256; no expiry (CASL: valid >= 60 days)."""
     name = patient.external_id.encode()
-    return f"{_b64(name)}.{_b64(_signature(settings, name))}"
+    return f"{b64(name)}.{b64(_signature(settings, name))}"
 
 
 def patient_of(settings: Settings, token: str) -> str | None:
@@ -56,7 +56,7 @@ def patient_of(settings: Settings, token: str) -> str | None:
         return None
     encoded, _, signature = token.partition(".")
     try:
-        name, sent = _unb64(encoded), _unb64(signature)
+        name, sent = unb64(encoded), unb64(signature)
     except (binascii.Error, ValueError):
         return None
     if not hmac.compare_digest(sent, _signature(settings, name)):
@@ -78,11 +78,13 @@ def _signature(settings: Settings, name: bytes) -> bytes:
     return hmac.new(settings.secret_key.encode(), _PURPOSE + name, hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """URL-safe base64 without padding: the parts of a signed token."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64(text: str) -> bytes:
+    """The bytes of a `b64` part; binascii.Error or ValueError when it is not one."""
     if not text:
         raise ValueError("empty")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

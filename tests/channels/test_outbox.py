@@ -131,3 +131,24 @@ def test_it_never_overwrites_an_existing_file(
 def test_it_refuses_a_channel_it_has_no_format_for(settings: Settings) -> None:
     with pytest.raises(ValueError, match="fax"):
         Outbox(settings).send(sms(channel="fax"))
+
+
+def test_the_eml_file_carries_list_unsubscribe_as_raw_links_not_encoded_words(
+    settings: Settings,
+) -> None:
+    link = "https://reminders.clinic.example/unsubscribe/UDEyMzQ1Njc4OTA." + "s" * 43
+    headers = {
+        "List-Unsubscribe": f"<{link}>, <mailto:desk@clinic.example?subject=unsubscribe>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+    name = Outbox(settings).send(email_out(headers=headers))
+
+    raw = (Path(settings.outbox_dir) / name).read_bytes()
+    head = raw.split(b"\r\n\r\n")[0]
+    assert (
+        b"\r\nList-Unsubscribe: <" + link.encode() + b">, "
+        b"<mailto:desk@clinic.example?subject=unsubscribe>\r\n" in raw
+    )
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    assert b"=?" not in head

@@ -169,3 +169,41 @@ def test_the_email_from_setting_may_carry_its_own_display_name(tmp_path: Path) -
 )
 def test_mask_emails_hides_mailbox_names(reply: str, masked: str) -> None:
     assert mask_emails(reply) == masked
+
+
+LONG_LINK = "https://reminders.clinic.example/unsubscribe/UDEyMzQ1Njc4OTA." + "s" * 43
+ONE_CLICK = {
+    "List-Unsubscribe": f"<{LONG_LINK}>, <mailto:desk@clinic.example?subject=unsubscribe>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+
+
+def test_the_server_receives_list_unsubscribe_as_raw_links_not_encoded_words(
+    smtp_server: FakeSMTP, smtp_settings: Settings
+) -> None:
+    assert len(ONE_CLICK["List-Unsubscribe"]) > 78  # the length that used to get it encoded
+
+    SMTPEmail(smtp_settings).send(email(headers=ONE_CLICK))
+
+    [received] = smtp_server.received
+    wanted = (
+        b"\r\nList-Unsubscribe: <" + LONG_LINK.encode() + b">, "
+        b"<mailto:desk@clinic.example?subject=unsubscribe>\r\n"
+    )
+    assert wanted in received.raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in received.raw
+    assert b"=?utf-8?" not in received.raw.split(b"\r\n\r\n")[0]
+
+
+def test_a_header_past_the_line_limit_breaks_after_a_comma_still_unencoded(
+    smtp_server: FakeSMTP, smtp_settings: Settings
+) -> None:
+    links = [f"<https://x.example/{'u' * 300}/{n}>" for n in range(4)]
+
+    SMTPEmail(smtp_settings).send(email(headers={"List-Unsubscribe": ", ".join(links)}))
+
+    [received] = smtp_server.received
+    head = received.raw.split(b"\r\n\r\n")[0]
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    assert b"List-Unsubscribe: " + ",\r\n ".join(links).encode() + b"\r\n" in received.raw + b"\r\n"
+    assert str(received.message["List-Unsubscribe"]) == ", ".join(links)

@@ -27,6 +27,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     message: EmailMessage
+    raw: bytes = b""  # the DATA as it came over the wire, for tests of header bytes
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class FakeSMTP:
     def _keep(self, envelope: Any) -> float:
         message = email.message_from_bytes(envelope.content, policy=default)
         assert isinstance(message, EmailMessage)
-        item = Received(envelope.mail_from, tuple(envelope.rcpt_tos), message)
+        item = Received(envelope.mail_from, tuple(envelope.rcpt_tos), message, envelope.content)
         with self._lock:
             self._state.received.append(item)
             return self._state.delays.popleft() if self._state.delays else 0.0
