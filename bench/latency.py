@@ -111,7 +111,8 @@ def run(
     **more: str,
 ) -> list[tuple[float, SentSMS]]:
     """Seed `count` due SMS, run one worker node and the dispatcher until all arrived."""
-    twilio = TimedTwilio().start()
+    twilio = TimedTwilio()
+    twilio.start()
     twilio.inject(RandomFaults(latency=args.latency))
     try:
         with fresh_database(args.database) as url:
@@ -163,16 +164,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady load")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--parts",
+        default="capacity,pace,latency",
+        help="which measures to run, comma-separated (latency needs capacity)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
+    print(f"Twilio answers after {args.latency * 1000:.0f} ms; one node, 2 worker processes")
+    if "capacity" in parts:
+        capacity = measure_capacity(args)
+    if "pace" in parts:
+        measure_pace(args)
+    if "latency" in parts and "capacity" in parts:
+        measure_latency(args, capacity)
+
+
+def measure_capacity(args: argparse.Namespace) -> float:
     one_at_a_time = sustained(run(args, args.baseline_messages, send_concurrency="1"))
     capacity = sustained(run(args, args.messages))
-    print(f"Twilio answers after {args.latency * 1000:.0f} ms; one node, 2 worker processes")
     print(f"{'capacity':46} {'SMS/s':>8}")
     print(f"{'baseline: one call at a time per process':46} {one_at_a_time:8.1f}")
     print(f"{'ours: calls in flight (default settings)':46} {capacity:8.1f}")
     print(f"ratio (ours / baseline): {capacity / one_at_a_time:.1f}")
+    return capacity
 
+
+def measure_pace(args: argparse.Namespace) -> None:
     pace_count = int(args.rate * 6)
     paced = run(args, pace_count, sms_rate_per_second=str(args.rate))
     units = sum(segments(sms.body) for _, sms in paced)
@@ -182,6 +201,8 @@ def main() -> None:
     print(f"  reached {units / span:.1f} segments/s ({units / span / args.rate:.0%} of the limit)")
     print(f"  busiest 1-second window: {busiest_second(paced)} segments (limit {args.rate:g})")
 
+
+def measure_latency(args: argparse.Namespace, capacity: float) -> None:
     steady = 0.8 * capacity
     count = int(steady * args.seconds)
     start = datetime.now(UTC) + timedelta(seconds=15)  # after the seeding and the start

@@ -57,8 +57,9 @@ STATUS_RANK = {
 }
 # Statuses after which Twilio reports nothing more about a message.
 FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
-# Delivery errors meaning the number will not take SMS (unreachable, unknown, landline).
-CANNOT_RECEIVE_SMS = frozenset({"30003", "30005", "30006", "21614"})
+# Errors meaning the number will not take SMS: in a delivery report (unreachable, unknown)
+# or refusing the send (landline, invalid number, not SMS-capable, region not enabled).
+CANNOT_RECEIVE_SMS = frozenset({"30003", "30005", "30006", "21614", "21211", "21612", "21408"})
 
 # Errors in which the request never left this machine, so a retry cannot duplicate it.
 _NEVER_SENT = (ConnectTimeout, ProxyError, SSLError, InvalidURL, MissingSchema, InvalidSchema)

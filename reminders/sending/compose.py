@@ -15,7 +15,8 @@ from reminders.models import UPCOMING, Message, MessageStatus
 from reminders.planning import followups
 from reminders.planning.quiet_hours import window_at
 from reminders.wording.calendar import session_ics
-from reminders.wording.templating import TemplateProblem, render_for
+from reminders.wording.session_links import session_url
+from reminders.wording.templating import Rendered, TemplateProblem, render_for
 from reminders.wording.unsubscribe_links import unsubscribe_headers, unsubscribe_url
 
 
@@ -36,12 +37,9 @@ def compose(db: DB, settings: Settings, message: Message, now: datetime) -> Outg
     patient = session.series.patient
     kind = kind_of(message.kind)
     unsubscribing = kind.offers_unsubscribe(message.channel)
-    unsubscribe = unsubscribe_url(settings, patient) if unsubscribing else ""
     attachments: tuple[Attachment, ...] = ()
     try:
-        rendered = render_for(
-            settings, message.kind, message.channel, session, now=now, unsubscribe_url=unsubscribe
-        )
+        rendered = render_message(settings, message, now)
         if kind.attaches_calendar(message.channel):
             attachments = (session_ics(settings, session, now=now),)
     except TemplateProblem as exc:
@@ -65,6 +63,24 @@ def compose(db: DB, settings: Settings, message: Message, now: datetime) -> Outg
         now=now,
         expires_at=message.expires_at,
         reference=message.provider_id if message.channel == "email" else None,
+    )
+
+
+def render_message(settings: Settings, message: Message, now: datetime) -> Rendered:
+    """What the message says, sent at `now`, with its links; changes nothing (the preview
+    shows the same text). Raises TemplateProblem."""
+    session = message.session
+    kind = kind_of(message.kind)
+    unsubscribing = kind.offers_unsubscribe(message.channel)
+    self_service = kind.offers_self_service(message.channel)
+    return render_for(
+        settings,
+        message.kind,
+        message.channel,
+        session,
+        now=now,
+        unsubscribe_url=unsubscribe_url(settings, session.series.patient) if unsubscribing else "",
+        self_service_url=session_url(settings, session, now) if self_service else "",
     )
 
 

@@ -8,14 +8,17 @@ task or a duplicated tick finds the row already moved and does nothing.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice, takewhile
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session as DB
@@ -43,7 +46,8 @@ from reminders.sending.claims import (
     start_attempts,
 )
 from reminders.sending.compose import compose
-from reminders.sending.in_flight import Call, Calls, Clock, Holding, Outcome
+from reminders.sending.fallback import plan_fallback, waiting_fallbacks
+from reminders.sending.in_flight import Call, Calls, Clock, Holding, Outcome, sending_threads
 from reminders.sending.rate_limit import RateLimitUnavailable, SenderRate, sender_rate
 from reminders.wording.sms_text import segments
 
@@ -107,56 +111,74 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
     with (
         Holding(settings, [o.message_id for o in ready], clock) as holding,
         _Senders(settings) as senders,
-        Calls(senders.deliver, min(len(ready), settings.send_concurrency)) as calls,
+        sending_threads(settings.send_concurrency) as threads,
+        Calls(senders.deliver, min(len(ready), settings.send_concurrency), threads) as calls,
     ):
         waiting = deque(ready)
-        while waiting or calls.in_flight:
+        finished: list[Call] = []
+        while waiting or calls.in_flight or finished:
             paced = senders.pace_next(waiting, calls.free)
-            _start(settings, calls, paced.ready, clock, holding, report)
             for outgoing in paced.unavailable:
                 report.outcomes[_not_attempted(settings, outgoing.message_id, now)] += 1
                 holding.release(outgoing.message_id)
-            finished = calls.finished(timeout=paced.wait)
-            for status in _record(settings, senders, finished, now):
-                report.outcomes[status] += 1
-            for call in finished:
-                holding.release(call.outgoing.message_id)
+            # One transaction records the calls that came back and starts the next ones.
+            _record_and_start(
+                settings, senders, calls, finished, paced.ready, clock, holding, report, now
+            )
+            finished = calls.finished(timeout=paced.wait) if waiting or calls.in_flight else []
+    if report.outcomes[MessageStatus.FAILED]:
+        report.add(_send_fallbacks(settings, [o.message_id for o in ready], now))
     return report
 
 
-def _start(
+def _send_fallbacks(settings: Settings, sms_ids: list[int], now: datetime) -> Report:
+    """Email copies planned for SMS the provider refused (a landline): sent now, once."""
+    with store.transaction(settings.database_url) as db:
+        fallbacks = waiting_fallbacks(db, sms_ids)
+    return send_claimed(settings, fallbacks, now) if fallbacks else Report()
+
+
+def _record_and_start(
     settings: Settings,
+    senders: _Senders,
     calls: Calls,
-    outgoing: list[Outgoing],
+    finished: list[Call],
+    starting: list[Slotted],
     clock: Clock,
     holding: Holding,
     report: Report,
+    now: datetime,
 ) -> None:
-    if not outgoing:
+    """Record what the finished calls said and take the next rows for their calls (turned
+    `sending` under a fresh token), in one transaction, committed before those calls start."""
+    if not finished and not starting:
         return
-    with store.transaction(settings.database_url) as db:
-        token, taken = start_attempts(
-            db, [o.message_id for o in outgoing], clock(), settings.lease_seconds
-        )
-    for item in outgoing:
-        if item.message_id in taken:
-            calls.submit(item, token)
-        else:  # released or taken by another worker meanwhile: nothing sent
-            report.outcomes["taken elsewhere"] += 1
-            holding.release(item.message_id)
-
-
-def _record(
-    settings: Settings, senders: _Senders, finished: list[Call], now: datetime
-) -> list[str]:
-    if not finished:
-        return []
     for call in finished:
         senders.heed(call.outgoing, call.outcome)
+    token, taken = "", list[int]()
     with store.transaction(settings.database_url) as db:
-        accepted = _record_accepted(db, finished, now)
-        rest = [call for call in finished if call.outgoing.message_id not in accepted]
-        return [MessageStatus.SENT] * len(accepted) + _record_each(db, settings, rest, now)
+        statuses = _record(db, settings, finished, now)
+        if starting:
+            ids = [outgoing.message_id for outgoing, _ in starting]
+            token, taken = start_attempts(db, ids, clock(), settings.lease_seconds)
+    report.outcomes.update(statuses)
+    for call in finished:
+        holding.release(call.outgoing.message_id)
+    chosen = set(taken)
+    for outgoing, at in starting:
+        if outgoing.message_id in chosen:
+            calls.submit(outgoing, token, at)
+        else:  # released or taken by another worker meanwhile: nothing sent
+            report.outcomes["taken elsewhere"] += 1
+            holding.release(outgoing.message_id)
+
+
+def _record(db: DB, settings: Settings, finished: list[Call], now: datetime) -> list[str]:
+    if not finished:
+        return []
+    accepted = _record_accepted(db, finished, now)
+    rest = [call for call in finished if call.outgoing.message_id not in accepted]
+    return [MessageStatus.SENT] * len(accepted) + _record_each(db, settings, rest, now)
 
 
 def _record_accepted(db: DB, finished: list[Call], now: datetime) -> set[int]:
@@ -230,13 +252,14 @@ def _not_attempted(settings: Settings, message_id: int, now: datetime) -> str:
 
 
 class _Pool:
-    """Up to `size` objects of one channel, made when first needed; a caller waits for one."""
+    """Up to `size` objects of one channel (None: as many as are asked for at once), made
+    when first needed; a caller waits for one."""
 
-    def __init__(self, settings: Settings, name: str, size: int) -> None:
+    def __init__(self, settings: Settings, name: str, size: int | None) -> None:
         self.settings, self.name = settings, name
         self._free: queue.LifoQueue[Channel] = queue.LifoQueue()
         self._made: list[Channel] = []
-        self._room = threading.BoundedSemaphore(size)
+        self._room = threading.BoundedSemaphore(size) if size else nullcontext()
 
     @contextmanager
     def lend(self) -> Iterator[Channel]:
@@ -256,22 +279,52 @@ class _Pool:
             channel.close()
 
 
+# A message and when its call starts (time.monotonic(); 0: at once).
+Slotted = tuple[Outgoing, float]
+# How far ahead a pass books its calls' slots: the sending threads start each call at its
+# slot, so calls go out evenly however late this thread wakes up.
+BOOKING_HORIZON = 0.25
+# No slot sooner than this: the attempts are committed first, and a call that starts late
+# would bunch with the next one at the provider.
+BOOKING_LEAD = 0.05
+# A call this late for its slot books another: arrivals stay within the limiter's margin.
+LATE_START = 0.02
+
+
 @dataclass
 class Paced:
-    ready: list[Outgoing] = field(default_factory=list)
+    ready: list[Slotted] = field(default_factory=list)
     unavailable: list[Outgoing] = field(default_factory=list)  # the rate limit did not answer
-    wait: float | None = None  # seconds until the next may go; None: when a call returns
+    wait: float | None = None  # seconds until the next may be booked; None: when a call returns
+
+
+_kept_pools: dict[tuple[int, str], _Pool] = {}
+_kept_lock = threading.Lock()
+
+
+def _kept_pool(settings: Settings, name: str) -> _Pool:
+    """This process's channel objects for `name`, kept from batch to batch while the settings
+    stay the same: an HTTP client keeps its pooled keep-alive connections and need not be
+    built again. Unbounded: each batch bounds its own calls, and two batches at once (a
+    thread pool) must not wait for each other's."""
+    key = (os.getpid(), name)
+    with _kept_lock:
+        pool = _kept_pools.get(key)
+        if pool is None or pool.settings is not settings:
+            pool = _kept_pools[key] = _Pool(settings, name, None)
+        return pool
 
 
 class _Senders:
-    """Per channel, a few channel objects lent to the sending threads one call at a time
-    (each keeps its connection open for the whole batch), and the sender's shared rate."""
+    """Per channel, a few channel objects lent to the sending threads one call at a time,
+    and the sender's shared rate. Twilio's are kept for the next batch (HTTP keep-alive);
+    an SMTP connection is opened per batch and closed after it, as mail servers expect."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        sizes = {"sms": settings.send_concurrency, "email": settings.email_concurrency}
         self._pools: dict[str, _Pool] = {
-            name: _Pool(settings, name, sizes[name]) for name in CHANNELS
+            "sms": _kept_pool(settings, "sms"),
+            "email": _Pool(settings, "email", settings.email_concurrency),
         }
         self._rates: dict[str, SenderRate | None] = {
             name: sender_rate(settings, name) for name in CHANNELS
@@ -281,35 +334,59 @@ class _Senders:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for pool in self._pools.values():
-            pool.close()
+        self._pools["email"].close()
 
-    def deliver(self, outgoing: Outgoing) -> Outcome:
-        """One provider call, on a channel object no other thread is using."""
+    def deliver(self, call: Call) -> None:
+        """One provider call at its slot, on a channel object no other thread is using."""
+        outgoing = call.outgoing
         with self._pools[outgoing.channel].lend() as channel:
-            return deliver(channel, outgoing)
+            try:
+                self._await_slot(outgoing, call.at)
+            except RateLimitUnavailable:
+                call.outcome = TransientError("not sent: the rate limit did not answer")
+                return
+            started = time.perf_counter()
+            call.outcome = deliver(channel, outgoing)
+            call.elapsed_ms = int((time.perf_counter() - started) * 1000)
+
+    def _await_slot(self, outgoing: Outgoing, at: float) -> None:
+        """Sleep until the call's slot; a call that could not start on time (a busy process,
+        a slow first connection) books a new slot rather than crowd the calls after it."""
+        rate = self._rates.get(outgoing.channel)
+        while rate is not None:
+            if (early := at - time.monotonic()) > 0:
+                time.sleep(early)
+            if time.monotonic() - at <= LATE_START:
+                return
+            booking = rate.book([_cost(outgoing)], horizon=BOOKING_HORIZON)
+            if booking.delays_us:
+                at = time.monotonic() + booking.delays_us[0] / 1_000_000
+            else:
+                time.sleep(booking.wait_us / 1_000_000)
 
     def pace_next(self, waiting: deque[Outgoing], slots: int) -> Paced:
-        """Up to `slots` messages from the front of `waiting` that their senders' rates let
-        go now (SMS count in segments); how long to wait when the next must wait."""
+        """Up to `slots` messages from the front of `waiting`, each with the slot its
+        sender's rate booked for it (SMS count in segments), one booking per run of one
+        channel; how long to wait when the next could not be booked yet."""
         paced = Paced()
         while waiting and len(paced.ready) < slots:
-            outgoing = waiting.popleft()
-            rate = self._rates.get(outgoing.channel)
+            channel = waiting[0].channel
+            rate = self._rates.get(channel)
             if rate is None:
-                paced.ready.append(outgoing)
+                paced.ready.append((waiting.popleft(), 0.0))
                 continue
-            cost = segments(outgoing.body) if outgoing.channel == "sms" else 1
+            run = _front_run(waiting, slots - len(paced.ready))
+            costs = [_cost(outgoing) for outgoing in run]
             try:
-                decision = rate.try_acquire(max(cost, 1))
+                booking = rate.book(costs, lead=BOOKING_LEAD, horizon=BOOKING_HORIZON)
             except RateLimitUnavailable:
-                paced.unavailable.append(outgoing)
+                paced.unavailable.extend(waiting.popleft() for _ in run)
                 continue
-            if decision.taken:
-                paced.ready.append(outgoing)
-            else:
-                waiting.appendleft(outgoing)
-                paced.wait = decision.wait
+            booked_at = time.monotonic()
+            for delay_us in booking.delays_us:
+                paced.ready.append((waiting.popleft(), booked_at + delay_us / 1_000_000))
+            if len(booking.delays_us) < len(run):
+                paced.wait = booking.wait_us / 1_000_000
                 break
         return paced
 
@@ -323,6 +400,17 @@ class _Senders:
                 rate.slow_down(max(outcome.retry_after, 1.0))
             except RateLimitUnavailable:
                 log.warning("could not slow the %s sender down", outgoing.channel)
+
+
+def _cost(outgoing: Outgoing) -> int:
+    """What a message spends of its sender's rate: SMS count in segments."""
+    return max(segments(outgoing.body), 1) if outgoing.channel == "sms" else 1
+
+
+def _front_run(waiting: deque[Outgoing], most: int) -> list[Outgoing]:
+    """The messages at the front of `waiting` on the first one's channel, at most `most`."""
+    channel = waiting[0].channel
+    return list(takewhile(lambda o: o.channel == channel, islice(waiting, most)))
 
 
 def prepare(
@@ -395,6 +483,7 @@ def record_outcome(
         record(db, message, MessageStatus.FAILED, reason, now)
         if isinstance(outcome, OptedOut):
             _opted_out_at_provider(db, settings, message, now)
+        plan_fallback(db, message, outcome.code, now)  # sent by send_claimed, after commit
     elif isinstance(outcome, UnknownOutcome):
         record(db, message, MessageStatus.UNKNOWN, f"outcome unknown: {outcome}", now)
     else:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.005
 
 Outcome = str | ChannelError | Exception
-Make = Callable[[Outgoing], Outcome]
+# Makes one call: waits for its slot (`Call.at`), then sends, noting outcome and time taken.
+Make = Callable[["Call"], None]
 
 
 @dataclass
@@ -32,24 +35,45 @@ class Call:
 
     outgoing: Outgoing
     token: str
+    at: float = 0.0  # when to start it (time.monotonic()): its slot under a rate limit
     outcome: Outcome = ""
     elapsed_ms: int = 0
 
 
-class Calls:
-    """Provider calls in flight, each in a thread of its own."""
+_idle_threads: dict[tuple[int, int], list[ThreadPoolExecutor]] = {}
+_threads_lock = threading.Lock()
 
-    def __init__(self, make: Make, workers: int) -> None:
+
+@contextmanager
+def sending_threads(size: int) -> Iterator[ThreadPoolExecutor]:
+    """Sending threads for one batch, kept for the next one when it is done: starting 48
+    threads for every batch cost a sixth of a worker's time. Two batches at once (a thread
+    pool) get threads of their own; a forked child makes its own."""
+    key = (os.getpid(), size)
+    with _threads_lock:
+        idle = _idle_threads.setdefault(key, [])
+        threads = idle.pop() if idle else ThreadPoolExecutor(size, thread_name_prefix="send")
+    try:
+        yield threads
+    finally:
+        with _threads_lock:
+            _idle_threads[key].append(threads)
+
+
+class Calls:
+    """Provider calls in flight, each in a thread of its own, at most `workers` at once."""
+
+    def __init__(self, make: Make, workers: int, threads: ThreadPoolExecutor) -> None:
         self.make = make
         self.workers = workers
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="send")
+        self._pool = threads
         self._running: dict[Future[Call], Call] = {}
 
     def __enter__(self) -> Calls:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=True)
+        wait(self._running)  # leaving early (an error): let the calls made so far return
 
     @property
     def in_flight(self) -> int:
@@ -59,8 +83,8 @@ class Calls:
     def free(self) -> int:
         return self.workers - len(self._running)
 
-    def submit(self, outgoing: Outgoing, token: str) -> None:
-        call = Call(outgoing, token)
+    def submit(self, outgoing: Outgoing, token: str, at: float = 0.0) -> None:
+        call = Call(outgoing, token, at)
         self._running[self._pool.submit(self._make, call)] = call
 
     def finished(self, timeout: float | None) -> list[Call]:
@@ -78,9 +102,7 @@ class Calls:
         return [future.result() for future in done]
 
     def _make(self, call: Call) -> Call:
-        started = time.perf_counter()
-        call.outcome = self.make(call.outgoing)
-        call.elapsed_ms = int((time.perf_counter() - started) * 1000)
+        self.make(call)
         return call
 
 

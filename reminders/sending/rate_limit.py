@@ -1,52 +1,57 @@
 """A rate per sender (a From number, a Messaging Service, an SMTP account), shared by every worker.
 
-The limiter is a sliding-window log. Each sender keeps a log of its admissions, each a time
-in integer microseconds on the limiter's clock and a number of units (SMS segments; 1 per
-email). A request for `cost` units at `now` first drops the entries at or before
-`now - window`, then sums the rest; it is admitted when `used + cost <= limit`, and is
-otherwise told the exact wait until enough of the oldest entries have left the window.
+The limiter is GCRA (the generic cell rate algorithm) with booked slots. A sender keeps one
+time, its theoretical arrival time `tat`, in integer microseconds on the limiter's clock,
+and the end of a pause. Each unit (an SMS segment, an email) pushes `tat` on by one
+emission `interval`, so a steady stream goes out evenly, one interval apart, and never as
+a crowd: calls that start evenly also arrive evenly, which is what the provider counts.
 
-The numbers of a rate (see `Window.of`):
+The numbers of a rate (see `Pace.of`), with `span = 1 s + ARRIVAL_MARGIN_US`:
 
-- `rate >= 1/s`: `limit = floor(rate)` units per `window = 1 s + WINDOW_MARGIN_US`.
-- `rate < 1/s`: `limit = 1` unit per `window = ceil(1 / rate) s + WINDOW_MARGIN_US`
-  (0.5/s: one unit per 2.05 s). A unit cannot be split, so "0.5 units in a second"
-  means one unit, then nothing for at least 1/rate seconds.
+- `rate >= 1/s`: at most `limit = floor(rate)` units in any `span`; `interval =
+  ceil((span + LONG_MESSAGE_ROOM_US) / limit)`, about 93% of an integral rate (100/s: one
+  unit every 10.7 ms).
+- `rate < 1/s`: one unit per `span = interval = ceil(1 s / rate) + ARRIVAL_MARGIN_US`
+  (0.5/s: one unit every 2.05 s). A unit cannot be split.
 
-The promise: no half-open 1 s window `(x - 1 s, x]` on the limiter's clock ever holds more
-than `limit` units of the log (more than `floor(rate)`, and below 1/s no two units within
-1/rate seconds); for messages of at most `limit` units the log is when they went. Proof:
-take any half-open window of length `window` and its last entry, logged at `t`. Every other
-entry in it lies in `(t - window, t]`, so none had left the log when `t` was admitted
-(entries leave only at or before `now - window`), and `t` was admitted only because the sum
-of the log plus its own units was at most `limit`. Every 1 s window lies inside such a
-window, as `window >= 1 s`: done. Entries are appended in time order (the later parts of a
-long message lie ahead, but nothing else fits before its last part), so "the oldest
-entries" are the front of the log.
+A request for `n` units at `now` gets the slot `max(now + lead, tat - tolerance(n), pause)`
+with `tolerance(n) = (limit - min(n, limit) + 1) * interval - span`: a message of `n` units
+waits until they fit behind the ones before it, however those were made up. The room in
+`interval` keeps `tolerance` at or above 0 for 1- and 2-segment SMS at 100/s, so a steady
+stream of them goes one slot after another; without it a 2-segment stream would wait one
+interval more each time, 2/3 of the rate. At low rates an interval is longer than the room:
+2-segment SMS at 20/s go at 71% of it, at 5/s 64% (a sliding log reaches 95% and 76% there,
+but lets a whole second's budget out at once). The slot is booked, and
+`tat = max(tat, slot) + n * interval`, only when it lies within `horizon` of now; the caller
+then starts its call at that slot (a few milliseconds ahead, so its own bookkeeping does
+not make the call late). Otherwise nothing is booked and the caller is told when to ask
+again. A slot booked and not used is lost: slower, never faster.
 
-The margin: a provider counts a second on its own clock, after network and queueing jitter
-of a few tens of milliseconds; a log that spanned exactly 1 s would let that jitter push one
-more unit into a provider's second. The price is the sustained rate: a steady stream fills
-the log once per `window`, `floor(rate) / 1.05` units a second, about 95% of an integral
-rate (a stream of 1- or 2-unit messages at 1, 20 or 100/s alike). Messages are whole, so a
-stream of `n`-unit messages fits `floor(limit / n)` of them into a window: 2-unit messages
-at 5/s go 2 per window, 76% of the rate; no limiter can do better than 80% without putting
-6 units into some second.
+The promise: no half-open window of `span` on the limiter's clock ever holds more than
+`limit` slots' units. Proof: take such a window and, of its requests, the one booked last,
+at slot `t` for `n <= limit` units. The others were booked before it; let them hold `P`
+units, the first at `s0 > t - span`. Each booking pushed `tat` to at least its slot plus its
+units' intervals and `tat` never goes back, so before `t` was booked `tat >= s0 + P *
+interval > t - span + P * interval`; and `t` was booked only with `t >= tat - tolerance(n)`,
+so `P * interval < (limit - n + 1) * interval`: `P + n <= limit`. A message of more than
+`limit` units (a 3-segment SMS on a 1/s long code) fits no second: it goes when nothing went
+in the last span, and pays its whole cost afterwards (that SMS at 1/s: nothing else for
+3.15 s). The provider queues its extra segments itself (Twilio does).
 
-A message costing more than `limit` (a 3-segment SMS on a 1/s long code) cannot fit any
-second. It goes only when the log is empty, and is logged as if its units went at the
-limit's pace: `limit` units now, `limit` more one window later, and so on, each part
-filling the window it is in (that SMS at 1/s: nothing else for 3.15 s). The provider queues
-its extra segments itself (Twilio does); the long run stays within the rate.
+The margin: the provider counts its seconds when the calls arrive, after the thread's
+wake-up, the HTTP client and the network: each call a little late, some later than
+others. Arrivals within any provider second left their slots within `1 s + the spread of
+those delays`; while the spread stays under the margin, that is within one `span`, so the
+provider never sees more than `limit` in a second either.
 
-`slow_down` (a 429 with Retry-After) pauses the sender: until the pause ends every request
-is told to wait for it, or for the window, whichever is later.
+`slow_down` (a 429 with Retry-After) pauses the sender: no slot is given before the pause
+ends (calls already booked go at their slots).
 
-With Redis the log is the sorted set `reminders:rate:<channel>:<sender>`, scored by the
+With Redis the state is the hash `reminders:rate:<channel>:<sender>` {tat, pause}, on the
 server's clock (`TIME`) so that hosts' clocks do not matter, read and written by one Lua
-script; the pause is its member `pause`, scored by the pause's end. With no Redis
-(`broker_url` unset) the same algorithm runs under a lock on this process's monotonic
-clock: it limits the threads of one process only, not several workers.
+script per booking of a whole run of messages. With no Redis (`broker_url` unset) the same
+algorithm runs under a lock on this process's monotonic clock: it limits the threads of one
+process only, not several workers.
 """
 
 from __future__ import annotations
@@ -54,8 +59,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -67,82 +72,67 @@ from redis.retry import Retry
 from reminders.config import ConfigError, Settings
 
 SECOND_US = 1_000_000
-# Added to every window: provider-side arrival jitter must not push an extra unit into a
-# provider-counted second. 50 ms covers a loaded network; it costs ~5% of the rate.
-WINDOW_MARGIN_US = 50_000
+# Added to the second the limit is counted over: the spread of the delays between a slot
+# and the call's arrival at the provider must not push one more unit into a provider's
+# second. 50 ms covers a busy worker; it costs ~5% of the rate.
+ARRIVAL_MARGIN_US = 50_000
+# Slack in each second's schedule so that multi-segment SMS need not wait for their units
+# to fit (see the module's docstring); it costs another ~2% of the rate.
+LONG_MESSAGE_ROOM_US = 20_000
 # Redis answers within a millisecond: two seconds of silence mean it is down.
 SOCKET_TIMEOUT = 2.0
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-# A log key outlives its newest entry's window (and the pause) by this much, then expires.
+# A sender's key outlives its schedule (and pause) by this much, then expires.
 EXPIRY_MARGIN_MS = 1_000
 
-# KEYS[1]: the sender's sorted set: members '<time_us>:<seq>:<units>' scored by time_us on
-# this server's clock, and 'pause' scored by the end of the pause.
-# ARGV: 'take', window_us, limit, cost, expiry_margin_ms
-#     | 'pause', window_us, pause_us, (unused), expiry_margin_ms
-# Returns {clock_us, wait_us}; wait 0 means the units are taken. Mirrors `Window.take`.
+# KEYS[1]: the sender's hash {tat, pause}, microseconds of this server's clock.
+# ARGV: 'book', interval_us, limit, span_us, lead_us, horizon_us, expiry_margin_ms, cost...
+#     | 'pause', pause_us, expiry_margin_ms, span_us
+# Returns {clock_us, wait_us, delay_us...}: a delay (from clock_us to the slot) for each
+# cost booked, in order; wait_us is when to ask again for the first not booked (0: all
+# were). Mirrors `Pace.book`.
 _SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local window = tonumber(ARGV[2])
+-- The sliding-window log before this limiter kept a sorted set here: start afresh.
+if redis.call('TYPE', key).ok == 'zset' then redis.call('DEL', key) end
+local state = redis.call('HMGET', key, 'tat', 'pause')
+local tat = tonumber(state[1]) or 0
+local pause = tonumber(state[2]) or 0
 -- '%.0f': Lua would write 16-digit numbers as '%.14g' and lose the microseconds.
 local function us(t) return string.format('%.0f', t) end
 
--- The GCRA before this log kept a hash here: drop it (and its few seconds of state).
-if redis.call('TYPE', key).ok == 'hash' then redis.call('DEL', key) end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', us(now - window))
-local log, used, pause = {}, 0, 0
-local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local at = tonumber(members[i + 1])
-  if members[i] == 'pause' then
-    pause = at
-  else
-    local units = tonumber(string.match(members[i], ':(%d+)$'))
-    log[#log + 1] = {at, units}
-    used = used + units
-  end
+local function keep(span, margin_ms)
+  redis.call('HSET', key, 'tat', us(tat), 'pause', us(pause))
+  local horizon = math.max(tat + span, pause) - now
+  redis.call('PEXPIRE', key, math.max(math.ceil(horizon / 1000), 0) + margin_ms)
 end
-
-local function keep(newest)
-  local horizon = math.max(newest + window, pause) - now
-  redis.call('PEXPIRE', key, math.ceil(horizon / 1000) + tonumber(ARGV[5]))
-end
-local newest = now - window
-if #log > 0 then newest = log[#log][1] end
 
 if ARGV[1] == 'pause' then
-  pause = math.max(pause, now + tonumber(ARGV[3]))
-  redis.call('ZADD', key, us(pause), 'pause')
-  keep(newest)
+  pause = math.max(pause, now + tonumber(ARGV[2]))
+  keep(tonumber(ARGV[4]), tonumber(ARGV[3]))
   return {now, 0}
 end
 
-local limit = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local wait = math.max(pause - now, 0)
-local excess = used + math.min(cost, limit) - limit
-for _, entry in ipairs(log) do
-  if excess <= 0 then break end
-  excess = excess - entry[2]
-  if excess <= 0 then wait = math.max(wait, entry[1] + window - now) end
+local interval, limit, span = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local lead, horizon = tonumber(ARGV[5]), tonumber(ARGV[6])
+local answer, wait = {now, 0}, 0
+for i = 8, #ARGV do
+  local cost = tonumber(ARGV[i])
+  local tolerance = (limit - math.min(cost, limit) + 1) * interval - span
+  local slot = math.max(now + lead, tat - tolerance, pause)
+  if slot - now > horizon then
+    wait = slot - now - horizon
+    break
+  end
+  tat = math.max(tat, slot) + cost * interval
+  answer[#answer + 1] = slot - now
 end
-if wait > 0 then
-  return {now, wait}
-end
-
-local at, left = now, cost
-while left > 0 do
-  local units = math.min(left, limit)
-  local seq = 0
-  while redis.call('ZSCORE', key, us(at) .. ':' .. seq .. ':' .. units) do seq = seq + 1 end
-  redis.call('ZADD', key, us(at), us(at) .. ':' .. seq .. ':' .. units)
-  newest, at, left = at, at + window, left - units
-end
-keep(newest)
-return {now, 0}
+answer[2] = wait
+if #answer > 2 then keep(span, tonumber(ARGV[7])) end
+return answer
 """
 
 
@@ -151,58 +141,71 @@ class RateLimitUnavailable(Exception):
 
 
 @dataclass
-class SenderLog:
-    """One sender's admissions, oldest first, and the end of its pause (microseconds)."""
+class SenderState:
+    """One sender's schedule and the end of its pause (microseconds of the limiter's clock)."""
 
-    entries: deque[tuple[int, int]] = field(default_factory=deque)  # (time, units)
+    tat_us: int = 0
     pause_until_us: int = 0
 
 
 @dataclass(frozen=True)
-class Window:
-    """The sliding window of one rate, in integer microseconds (the Lua script mirrors it)."""
+class Booking:
+    """One answer of the limiter, on its own clock (Redis server time, or this process's)."""
 
-    window_us: int  # how far back the log counts: 1 s (or 1/rate s below 1/s) + the margin
-    limit: int  # the most units the log may hold within one window
+    clock_us: int
+    delays_us: tuple[int, ...]  # from clock_us to each booked unit's slot, in order
+    wait_us: int  # when to ask again for the first message not booked (0: all were)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The GCRA numbers of one rate, in integer microseconds (the Lua script mirrors them)."""
+
+    interval_us: int  # one unit's share of the schedule
+    limit: int  # the most units any `span_us` may hold
+    span_us: int  # 1 s (or 1/rate s below 1/s) + the arrival margin
 
     @classmethod
-    def of(cls, rate: float) -> Window:
+    def of(cls, rate: float) -> Pace:
         if not rate > 0:
             raise ValueError(f"a rate must be above 0 per second, not {rate}")
         if rate < 1:
-            return cls(math.ceil(1 / rate) * SECOND_US + WINDOW_MARGIN_US, 1)
-        return cls(SECOND_US + WINDOW_MARGIN_US, math.floor(rate))
+            span = math.ceil(SECOND_US / rate) + ARRIVAL_MARGIN_US
+            return cls(interval_us=span, limit=1, span_us=span)
+        limit = math.floor(rate)
+        span = SECOND_US + ARRIVAL_MARGIN_US
+        interval = math.ceil((span + LONG_MESSAGE_ROOM_US) / limit)
+        return cls(interval_us=interval, limit=limit, span_us=span)
 
-    def take(self, log: SenderLog, now_us: int, cost: int) -> int:
-        """Log `cost` units at `now_us` and return 0 if they fit; else the wait, logging nothing."""
-        while log.entries and log.entries[0][0] <= now_us - self.window_us:
-            log.entries.popleft()
-        wait = max(self.wait_us(log, now_us, cost), log.pause_until_us - now_us)
-        if wait > 0:
-            return wait
-        for part in range(math.ceil(cost / self.limit)):
-            units = min(self.limit, cost - part * self.limit)
-            log.entries.append((now_us + part * self.window_us, units))
-        return 0
+    def tolerance_us(self, cost: int) -> int:
+        """How far before `tat` a request of `cost` units may have its slot (below 0: after)."""
+        return (self.limit - min(cost, self.limit) + 1) * self.interval_us - self.span_us
 
-    def wait_us(self, log: SenderLog, now_us: int, cost: int) -> int:
-        """How long until enough of the oldest entries leave for `cost` units (0: they fit).
-
-        A message over the limit needs the whole log gone.
-        """
-        excess = sum(units for _, units in log.entries) + min(cost, self.limit) - self.limit
-        for at, units in log.entries:
-            if excess <= 0:
-                break
-            excess -= units
-            if excess <= 0:
-                return at + self.window_us - now_us
-        return 0
+    def book(
+        self,
+        state: SenderState,
+        now_us: int,
+        costs: Sequence[int],
+        *,
+        lead_us: int = 0,
+        horizon_us: int = 0,
+    ) -> tuple[list[int], int]:
+        """Book a slot for each of `costs` in order while it lies within `horizon_us`;
+        return the delays (from now) of those booked and when to ask again (0: all were)."""
+        delays: list[int] = []
+        for cost in costs:
+            slot = max(now_us + lead_us, state.tat_us - self.tolerance_us(cost))
+            slot = max(slot, state.pause_until_us)
+            if slot - now_us > horizon_us:
+                return delays, slot - now_us - horizon_us
+            state.tat_us = max(state.tat_us, slot) + cost * self.interval_us
+            delays.append(slot - now_us)
+        return delays, 0
 
 
 @dataclass(frozen=True)
 class Decision:
-    """One answer of the limiter, on its own clock (Redis server time, or this process's)."""
+    """Whether one request was taken now, on the limiter's clock."""
 
     clock_us: int
     wait_us: int  # 0: the units are taken; else nothing was taken, ask again after this
@@ -217,9 +220,11 @@ class Decision:
 
 
 class _Schedule(Protocol):
-    def take(self, key: str, window: Window, cost: int) -> Decision: ...
+    def book(
+        self, key: str, pace: Pace, costs: Sequence[int], lead_us: int, horizon_us: int
+    ) -> Booking: ...
 
-    def pause(self, key: str, window: Window, pause_us: int) -> None: ...
+    def pause(self, key: str, pace: Pace, pause_us: int) -> None: ...
 
 
 class SenderRate:
@@ -228,29 +233,31 @@ class SenderRate:
     def __init__(self, key: str, rate: float, schedule: _Schedule) -> None:
         self.key = key
         self.rate = rate
-        self._window = Window.of(rate)
+        self.pace = Pace.of(rate)
         self._schedule = schedule
-        # A second's budget spent at once reaches the provider as a crowd, and a crowd
-        # arrives spread by its own queueing: spread it here instead, a tenth at a time.
-        tenth = Window((self._window.window_us + 9) // 10, math.ceil(self._window.limit / 10))
-        self._burst = tenth if self._window.limit >= 10 else None
+
+    def book(self, costs: Sequence[int], *, lead: float = 0.0, horizon: float = 0.0) -> Booking:
+        """Book slots for messages of `costs` units (SMS segments; 1 per email), in order,
+        none sooner than `lead` seconds from now and none later than `horizon`: one round
+        trip for the whole run. The caller starts each call at its slot.
+
+        Raises RateLimitUnavailable when Redis does not answer: nothing was booked.
+        """
+        if any(cost < 1 for cost in costs):
+            raise ValueError(f"a send costs at least 1 unit, not {min(costs)}")
+        lead_us, horizon_us = round(lead * SECOND_US), round(horizon * SECOND_US)
+        return self._schedule.book(self.key, self.pace, costs, lead_us, max(horizon_us, lead_us))
 
     def try_acquire(self, cost: int = 1) -> Decision:
         """Take `cost` units now if they fit; never blocks (a task may retry with a countdown).
 
         Raises RateLimitUnavailable when Redis does not answer.
         """
-        if cost < 1:
-            raise ValueError(f"a send costs at least 1 unit, not {cost}")
-        if self._burst is not None:
-            # Units the second then refuses are lost from the tenth: slower, never faster.
-            paced = self._schedule.take(f"{self.key}:burst", self._burst, cost)
-            if not paced.taken:
-                return paced
-        return self._schedule.take(self.key, self._window, cost)
+        booking = self.book([cost])
+        return Decision(booking.clock_us, 0 if booking.delays_us else booking.wait_us)
 
     def acquire(self, cost: int = 1) -> None:
-        """Block until `cost` units (SMS segments; 1 per email) may go out, and take them.
+        """Block until `cost` units may go out, and take them.
 
         Safe from many threads and, with Redis, many processes and hosts. Raises
         RateLimitUnavailable when Redis does not answer: nothing was taken or sent.
@@ -261,15 +268,11 @@ class SenderRate:
     def slow_down(self, seconds: float) -> None:
         """The provider said 429 / Retry-After: nobody sends for this sender for `seconds`."""
         if seconds > 0:
-            self._schedule.pause(self.key, self._window, math.ceil(seconds * SECOND_US))
-            if self._burst is not None:
-                self._schedule.pause(
-                    f"{self.key}:burst", self._burst, math.ceil(seconds * SECOND_US)
-                )
+            self._schedule.pause(self.key, self.pace, math.ceil(seconds * SECOND_US))
 
 
 class _RedisSchedule:
-    """The log in Redis, on the server's clock: shared by every worker."""
+    """The schedule in Redis, on the server's clock: shared by every worker."""
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(
@@ -283,37 +286,46 @@ class _RedisSchedule:
         )
         self._script: Script = self._client.register_script(_SCRIPT)
 
-    def take(self, key: str, window: Window, cost: int) -> Decision:
-        return self._run(key, "take", window.window_us, window.limit, cost, EXPIRY_MARGIN_MS)
+    def book(
+        self, key: str, pace: Pace, costs: Sequence[int], lead_us: int, horizon_us: int
+    ) -> Booking:
+        numbers = (pace.interval_us, pace.limit, pace.span_us, lead_us, horizon_us)
+        answer = self._run(key, "book", *numbers, EXPIRY_MARGIN_MS, *costs)
+        clock_us, wait_us, *delays = (int(value) for value in answer)
+        return Booking(clock_us, tuple(delays), wait_us)
 
-    def pause(self, key: str, window: Window, pause_us: int) -> None:
-        self._run(key, "pause", window.window_us, pause_us, 0, EXPIRY_MARGIN_MS)
+    def pause(self, key: str, pace: Pace, pause_us: int) -> None:
+        self._run(key, "pause", pause_us, EXPIRY_MARGIN_MS, pace.span_us)
 
-    def _run(self, key: str, *args: str | int) -> Decision:
+    def _run(self, key: str, *args: str | int) -> list[int]:
         try:
-            clock_us, wait_us = self._script(keys=[key], args=list(args))
+            answer: list[int] = self._script(keys=[key], args=list(args))
         except redis.RedisError as exc:
             raise RateLimitUnavailable(f"the rate limit for {key} is unavailable: {exc}") from exc
-        return Decision(clock_us=int(clock_us), wait_us=int(wait_us))
+        return answer
 
 
 class _ProcessSchedule:
-    """The same log in this process only: its threads share it, other workers do not."""
+    """The same schedule in this process only: its threads share it, other workers do not."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._logs: dict[str, SenderLog] = {}
+        self._states: dict[str, SenderState] = {}
 
-    def take(self, key: str, window: Window, cost: int) -> Decision:
+    def book(
+        self, key: str, pace: Pace, costs: Sequence[int], lead_us: int, horizon_us: int
+    ) -> Booking:
         with self._lock:
             now = time.monotonic_ns() // 1000
-            wait = window.take(self._logs.setdefault(key, SenderLog()), now, cost)
-            return Decision(clock_us=now, wait_us=wait)
+            state = self._states.setdefault(key, SenderState())
+            delays, wait = pace.book(state, now, costs, lead_us=lead_us, horizon_us=horizon_us)
+            return Booking(now, tuple(delays), wait)
 
-    def pause(self, key: str, window: Window, pause_us: int) -> None:
+    def pause(self, key: str, pace: Pace, pause_us: int) -> None:
         with self._lock:
-            log = self._logs.setdefault(key, SenderLog())
-            log.pause_until_us = max(log.pause_until_us, time.monotonic_ns() // 1000 + pause_us)
+            state = self._states.setdefault(key, SenderState())
+            now = time.monotonic_ns() // 1000
+            state.pause_until_us = max(state.pause_until_us, now + pause_us)
 
 
 _PROCESS_SCHEDULE = _ProcessSchedule()
