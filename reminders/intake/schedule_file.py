@@ -7,17 +7,17 @@ so a file with one bad row changes nothing and staff get every problem in one pa
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from difflib import get_close_matches
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -153,6 +153,38 @@ class ScheduleRow:
 Progress = Callable[[int, int], None]
 
 
+class Schedule:
+    """A schedule file read one row at a time, so a file of any size is never held whole.
+
+    Iterate `rows()` for the valid rows (none once a problem is found, though every row is
+    still checked), then call `check()`: it raises ScheduleError listing every problem.
+    `total` counts the data rows, for progress.
+    """
+
+    def __init__(self, path: Path, zone: ZoneInfo) -> None:
+        self.path, self.zone = path, zone
+        self.columns, self.total = _survey(path)
+        self.problems = _header_problems(self.columns)
+        self.seen = 0
+
+    def rows(self, progress: Progress | None = None) -> Iterator[ScheduleRow]:
+        missing = set(REQUIRED) - set(self.columns)
+        numbered = self._numbered()
+        yield from _validate_rows(numbered, self.zone, missing, self.problems, progress, self.total)
+
+    def _numbered(self) -> Iterator[tuple[int, object]]:
+        for number, item in enumerate(_items(self.path), 1):
+            if not _is_blank(item):
+                self.seen += 1
+                yield number, item
+
+    def check(self) -> None:
+        if not self.seen:
+            raise ScheduleError([_file_problem("has no data rows")])
+        if self.problems:
+            raise ScheduleError(self.problems)
+
+
 def read_schedule(
     path: Path, zone: ZoneInfo, *, progress: Progress | None = None
 ) -> list[ScheduleRow]:
@@ -161,14 +193,9 @@ def read_schedule(
     Returns all rows only when there is no problem at all. Times without a UTC offset
     are clinic wall-clock time in `zone`.
     """
-    columns, items = _load(path)
-    numbered = [(number, item) for number, item in enumerate(items, 1) if not _is_blank(item)]
-    if not numbered:
-        raise ScheduleError([_file_problem("has no data rows")])
-    problems = _header_problems(columns)
-    rows = _validate_rows(numbered, zone, set(REQUIRED) - set(columns), problems, progress)
-    if problems:
-        raise ScheduleError(problems)
+    schedule = Schedule(path, zone)
+    rows = list(schedule.rows(progress))
+    schedule.check()
     return rows
 
 
@@ -189,32 +216,31 @@ def validate_rows(items: Sequence[Mapping[str, object]], zone: ZoneInfo) -> list
         if _is_unknown(key)
     ]
     numbered: list[tuple[int, object]] = list(enumerate(cleaned, 1))
-    rows = _validate_rows(numbered, zone, set(), problems, None)
+    rows = list(_validate_rows(numbered, zone, set(), problems, None, len(numbered)))
     if problems:
         raise ScheduleError(problems)
     return rows
 
 
 def _validate_rows(
-    numbered: list[tuple[int, object]],
+    numbered: Iterable[tuple[int, object]],
     zone: ZoneInfo,
     missing: set[str],
     problems: list[Problem],
     progress: Progress | None,
-) -> list[ScheduleRow]:
+    total: int,
+) -> Iterator[ScheduleRow]:
+    """The valid rows while the file has no problem; every row is checked all the same."""
     parsers = _parsers(zone)
     checks = _CrossRowChecks()
-    rows: list[ScheduleRow] = []
-    total = len(numbered)
     step = max(1, total // 100)
     for done, (number, item) in enumerate(numbered, 1):
         values, found = _validate_item(number, item, parsers, missing, checks)
         problems.extend(found)
         if not problems:
-            rows.append(ScheduleRow(row=number, **values))
+            yield ScheduleRow(row=number, **values)
         if progress and (done % step == 0 or done == total):
             progress(done, total)
-    return rows
 
 
 def _validate_item(
@@ -234,38 +260,60 @@ def _validate_item(
     return values, problems
 
 
-# Loading: CSV or JSON into column names and raw items, or a file-level error.
+# Loading: CSV or JSON into column names and raw items, or a file-level error. A CSV file is
+# read twice, once to count its rows and check it decodes, then row by row as it is imported.
 
 
-def _load(path: Path) -> tuple[list[str], list[object]]:
+def _survey(path: Path) -> tuple[list[str], int]:
+    """The columns and the number of items (blank rows included), or a file-level error."""
+    with _reading(path) as handle:
+        if _looks_like_json(path, handle):
+            columns, items = _load_json(handle.read())
+            return columns, len(items)
+        reader = _csv_reader(handle)
+        if reader.fieldnames is None:
+            raise ScheduleError([_file_problem("is empty")])
+        columns = [_column_name(name) for name in reader.fieldnames]
+        return columns, sum(1 for _ in reader)
+
+
+def _items(path: Path) -> Iterator[object]:
+    with _reading(path) as handle:
+        if _looks_like_json(path, handle):
+            yield from _load_json(handle.read())[1]
+            return
+        reader = _csv_reader(handle)
+        if reader.fieldnames is not None:
+            reader.fieldnames = [_column_name(name) for name in reader.fieldnames]
+            yield from reader
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[TextIO]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            yield handle
     except UnicodeDecodeError:
         raise ScheduleError([_file_problem("is not UTF-8 text (save it as CSV UTF-8)")]) from None
     except OSError as exc:
         raise ScheduleError([_file_problem(f"cannot be read ({exc.strerror})")]) from None
-    if _looks_like_json(path, text):
-        return _load_json(text)
-    return _load_csv(text)
 
 
-def _looks_like_json(path: Path, text: str) -> bool:
+def _looks_like_json(path: Path, handle: TextIO) -> bool:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".json"):
         return suffix == ".json"
-    return text.lstrip()[:1] in ("[", "{")
+    start = handle.read(4096)
+    handle.seek(0)
+    return start.lstrip()[:1] in ("[", "{")
 
 
-def _load_csv(text: str) -> tuple[list[str], list[object]]:
-    first_line = text.split("\n", 1)[0]
+def _csv_reader(handle: TextIO) -> csv.DictReader[str]:
+    first_line = handle.readline()
+    handle.seek(0)
     # Excel in French locales writes ';' between fields.
     delimiter = max(_DELIMITERS, key=first_line.count)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if reader.fieldnames is None:
-        raise ScheduleError([_file_problem("is empty")])
-    columns = [_column_name(name) for name in reader.fieldnames]
-    reader.fieldnames = columns
-    return columns, list(reader)
+    return csv.DictReader(handle, delimiter=delimiter)
 
 
 def _load_json(text: str) -> tuple[list[str], list[object]]:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminders.intake.progress import bar
+from reminders.intake.progress import bar, stages
 from reminders.intake.schedule_file import COLUMNS, ScheduleError, ScheduleRow, read_schedule
 
 DATA = Path(__file__).parents[1] / "data"
@@ -543,14 +543,28 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_the_progress_bar_draws_on_a_terminal_and_ends_with_a_newline() -> None:
+def test_the_progress_bar_draws_counts_and_a_rate_and_ends_with_a_newline() -> None:
     screen = Terminal()
-    draw = bar("importing", stream=screen)
+    moments = iter([10.0, 12.0, 15.0])
+    draw = bar("importing", unit="rows", stream=screen, clock=lambda: next(moments))
+    draw(100, 1000)
     draw(450, 1000)
     draw(1000, 1000)
-    assert screen.getvalue() == (
-        f"\rimporting [{'#' * 13}{'-' * 17}]  45% 450/1000\rimporting [{'#' * 30}] 100% 1000/1000\n"
-    )
+    assert screen.getvalue().split("\r")[1:] == [
+        f"importing [{'#' * 3}{'-' * 27}]  10% 100/1000 rows",
+        f"importing [{'#' * 13}{'-' * 17}]  45% 450/1000 rows, 225/s",
+        f"importing [{'#' * 30}] 100% 1000/1000 rows, 200/s\n",
+    ]
+
+
+def test_each_stage_of_an_import_gets_its_own_line() -> None:
+    screen = Terminal()
+    report = stages(stream=screen)
+    report("rows", 2000, 2000)
+    report("planning", 400, 400)
+    lines = screen.getvalue().replace("\r", "").splitlines()
+    assert [line.split(" [")[0] for line in lines] == ["validating and writing", "planning"]
+    assert lines[0].endswith("2000/2000 rows")
 
 
 @pytest.mark.parametrize(("stream", "total"), [(Terminal(), 999), (io.StringIO(), 5000)])
