@@ -17,6 +17,8 @@ later one only through the function meant for it (the import asks the planner to
                 replies, unsubscribe clicks, unknown outcomes reconciled
     staff/      read models for the console, the API and the CLI; staff accounts
     worker/     the Celery app, its thin tasks, the embedded folder broker
+    ops/        running it: heartbeats, the checks behind `reminders doctor` and /healthz,
+                retention (old message text and addresses erased, the audit trail kept)
     web/        the console (pages/ one module per page group), the API, webhooks, health
     cli         the `reminders` command
 """

@@ -6,15 +6,27 @@ Every variable is `REMINDERS_<NAME>`; nested sections use a double underscore
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import tomllib
+from collections.abc import Iterable, Mapping
 from datetime import time, timedelta
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +40,18 @@ ChannelName = Literal["sms", "email"]
 CHANNELS: tuple[ChannelName, ...] = ("email", "sms")
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-SHIPPED_TEMPLATES = PACKAGE_ROOT.parent / "templates"
+
+
+def _shipped_templates() -> Path:
+    """The wheel's copy inside the package; in a checkout (or an editable install), the
+    top-level folder it is built from (setup.py maps one onto the other)."""
+    packaged = resources.files("reminders") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return PACKAGE_ROOT.parent / "templates"
+
+
+SHIPPED_TEMPLATES = _shipped_templates()
 
 _OFFSET = re.compile(r"^([+-])((?:\d+[dhm])+)$")
 _OFFSET_PART = re.compile(r"(\d+)([dhm])")
@@ -37,6 +60,13 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 class ConfigError(Exception):
     """The configuration cannot run: the message names the variable to fix."""
+
+
+class Section(BaseModel):
+    """A `[section]` of the TOML file (or `REMINDERS_<SECTION>__<KEY>`): a misspelt key is
+    refused, not ignored; ignoring `nmae` would send the SMS with the default clinic's name."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def parse_offset(text: str) -> timedelta:
@@ -61,7 +91,7 @@ def format_offset(offset: timedelta) -> str:
     return f"{sign}{minutes}m"
 
 
-class Clinic(BaseModel):
+class Clinic(Section):
     name: str = "Calgary Integrative Medicine"
     phone: str = "+14032027272"
     address: str = "Calgary, Alberta"
@@ -86,14 +116,14 @@ class Clinic(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-class QuietHours(BaseModel):
+class QuietHours(Section):
     """SMS are not sent inside [start, end) clinic time; start == end turns it off."""
 
     start: time = time(21, 0)
     end: time = time(8, 0)
 
 
-class ReminderRule(BaseModel):
+class ReminderRule(Section):
     name: str
     kind: str = SESSION_REMINDER
     channel: ChannelName
@@ -116,7 +146,7 @@ class ReminderRule(BaseModel):
         return self.offset < timedelta()
 
 
-class FollowUps(BaseModel):
+class FollowUps(Section):
     """The messages that keep a series on track, between and after sessions."""
 
     enabled: bool = True
@@ -209,6 +239,9 @@ class Settings(BaseSettings):
     # A claim whose task never ran, or a send whose worker died, is looked at again after this.
     lease_seconds: float = 300.0
     resend_limit: int = 3
+    # Days after which a message's body, subject and recipient (and an SMS reply's text and
+    # number) are erased, keeping its status, times and who acted; 0 keeps them forever.
+    retention_days: int = Field(default=0, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -219,12 +252,17 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources = [init_settings, env_settings, SecretFiles(settings_cls)]
         config_file = os.environ.get("REMINDERS_CONFIG")
         if config_file:
             if not Path(config_file).is_file():
                 raise ConfigError(f"REMINDERS_CONFIG: no such file {config_file}")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(
+                    f"REMINDERS_CONFIG {config_file} is not valid TOML: {exc}"
+                ) from exc
         return tuple(sources)
 
     def check(self) -> None:
@@ -257,17 +295,118 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    refuse_unknown_variables(os.environ)
     try:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(describe(exc)) from exc
 
 
+# Secrets a container or a systemd unit may hand over as files: REMINDERS_<NAME>_FILE.
+SECRET_FIELDS = (
+    "database_url",
+    "broker_url",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "smtp_username",
+    "smtp_password",
+    "secret_key",
+)
+# Variables of ours that are not settings; REMINDERS_TEST_* belong to the test suite.
+OTHER_VARIABLES = {"REMINDERS_CONFIG"}
+_OURS_ELSEWHERE = "REMINDERS_TEST_"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`REMINDERS_TWILIO_AUTH_TOKEN_FILE=/run/secrets/twilio_auth_token` and the like."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every file at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in SECRET_FIELDS:
+            variable = f"REMINDERS_{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                raise ConfigError(f"{variable} and {variable}_FILE are both set: keep one")
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{variable}_FILE: cannot read {path} ({exc.strerror})") from exc
+        return values
+
+
+def setting_variables(model: type[BaseModel] = Settings, prefix: str = "REMINDERS_") -> set[str]:
+    """Every REMINDERS_* name a setting answers to; a `dict` setting's keys are open."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        variable = prefix + name.upper()
+        names.add(variable)
+        section = _section(field.annotation)
+        if section is not None:
+            names |= setting_variables(section, variable + "__")
+        elif get_origin(field.annotation) is dict:
+            names.add(variable + "__*")
+    return names
+
+
+def refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A misspelt REMINDERS_* variable is an error, not a setting silently left at its default."""
+    known = setting_variables()
+    secrets = {f"REMINDERS_{name.upper()}_FILE" for name in SECRET_FIELDS}
+    allowed = known | secrets | OTHER_VARIABLES
+    open_prefixes = tuple(name[:-1] for name in known if name.endswith("__*"))
+    unknown = [
+        name
+        for name in sorted(environ)
+        if name.startswith("REMINDERS_")
+        and name not in allowed
+        and not name.startswith((_OURS_ELSEWHERE, *open_prefixes))
+    ]
+    if unknown:
+        lines = [f"{name} is not a setting{_did_you_mean(name, allowed)}" for name in unknown]
+        raise ConfigError("unknown variable:\n  " + "\n  ".join(lines))
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return _section(item)
+    return None
+
+
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The names allowed where an unknown one was found: `("clinic", "nmae")` -> Clinic's."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _section(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
 def describe(exc: ValidationError) -> str:
-    """One line per bad value, named as the variable a person would set."""
+    """One line per bad value, named as the variable a person would set (and the TOML key)."""
     lines = []
     for error in exc.errors():
         name = "__".join(str(part) for part in error["loc"] if not isinstance(part, int))
+        if error["type"] == "extra_forbidden":
+            dotted = ".".join(str(part) for part in error["loc"])
+            key = str(error["loc"][-1])
+            hint = _did_you_mean(key, _keys_at(error["loc"]))
+            lines.append(f"{dotted} (REMINDERS_{name.upper()}): unknown setting{hint}")
+            continue
         given = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
         lines.append(f"REMINDERS_{name.upper()}: {error['msg']}{given}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -8,7 +8,13 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session as DB
 
-from reminders.models import Message, MessageEvent
+from reminders.models import (
+    Message,
+    MessageEvent,
+    PatientRequest,
+    PatientRequestEvent,
+    StaffAction,
+)
 
 
 def record(
@@ -27,3 +33,41 @@ def record_many(db: DB, ids: Iterable[int], status: str, reason: str, now: datet
     ]
     if rows:
         db.execute(insert(MessageEvent), rows)
+
+
+def record_request(
+    db: DB, request: PatientRequest, status: str, reason: str, now: datetime, actor: str
+) -> None:
+    """A patient request's state change, like a message's: who, when and why."""
+    request.status = status
+    db.add(PatientRequestEvent(request=request, at=now, status=status, reason=reason, actor=actor))
+
+
+def record_action(
+    db: DB,
+    *,
+    item: str,
+    situation: str,
+    action: str,
+    by: str,
+    now: datetime,
+    note: str = "",
+    patient_id: int | None = None,
+) -> StaffAction:
+    """What staff did about a call-list item or a series, with who and when."""
+    row = StaffAction(
+        at=now,
+        actor=by,
+        item=item,
+        situation=situation,
+        action=action,
+        note=note,
+        patient_id=patient_id,
+    )
+    db.add(row)
+    return row
+
+
+def note_on_message(db: DB, message: Message, why: str, now: datetime, actor: str) -> None:
+    """An event on a message's trail that changes nothing (staff handled it)."""
+    db.add(MessageEvent(message=message, at=now, status=message.status, reason=why, actor=actor))

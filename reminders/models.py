@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -17,6 +18,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -109,8 +112,14 @@ class Patient(Base):
         return self.sms_opt_out if channel == "sms" else self.email_opt_out
 
 
+
+# Patients in name order, a page at a time (the console's patients list and search).
+Index("ix_patients_name", Patient.last_name, Patient.first_name, Patient.id)
+
 class Series(Base):
     __tablename__ = "series"
+    # Migration 0009: a patient's series without scanning them all.
+    __table_args__ = (Index("ix_series_patient", "patient_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -132,6 +141,8 @@ class Session(Base):
     """One visit of a series. `starts_at` is UTC; messages show it in the clinic's zone."""
 
     __tablename__ = "sessions"
+    # Migration 0009: a series' sessions in date order without scanning them all.
+    __table_args__ = (Index("ix_sessions_series_start", "series_id", "starts_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -152,18 +163,38 @@ class Session(Base):
         return self.status == SessionStatus.CANCELLED
 
 
+# The rows of a plan that are still on their way: at most one per session, rule and start.
+OPEN_PLAN = text("status IN ('planned', 'queued', 'sending')")
+
+
+
+# A day's sessions in time order (the day view, the sessions page).
+Index("ix_sessions_day", Session.starts_at)
+
 class Message(Base):
     """A planned message and, once dispatched, its log entry.
 
-    Rule-planned rows are unique per session, rule and the session start they were
-    planned for: a reschedule plans new rows and a re-import finds the old ones.
-    Manual resends have no rule.
+    Rule-planned rows are keyed by session, rule and the session start they were planned
+    for: a reschedule plans new rows and a re-import finds the old ones. One key may have
+    one open row (planned, queued, sending) and any number of closed ones: a session moved
+    away and back plans its rule again for a start it once had. Manual resends have no
+    rule; every reminder row names the start it told the patient.
     """
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("session_id", "rule", "planned_for", name="uq_messages_plan"),
+        Index(
+            "uq_messages_open_plan",
+            "session_id",
+            "rule",
+            "planned_for",
+            unique=True,
+            sqlite_where=OPEN_PLAN,
+            postgresql_where=OPEN_PLAN,
+        ),
         Index("ix_messages_status_due", "status", "due_at"),
+        # Migration 0009: the metrics and the reconciler read the last day's attempts.
+        Index("ix_messages_attempted", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -219,21 +250,45 @@ class Message(Base):
         now: datetime,
     ) -> Message:
         """A row the planner wants, for the session as it starts now."""
-        return cls(
-            session=session,
+        values = cls.planned_values(
+            session,
             kind=kind,
             rule=rule,
             channel=channel,
-            status=MessageStatus.PLANNED,
-            reason="",
-            planned_for=session.starts_at,
             due_at=due_at,
             expires_at=expires_at,
             before_session=before_session,
-            attempts=0,
-            triggered_by="planner",
-            created_at=now,
+            now=now,
         )
+        return cls(session=session, **values)
+
+    @staticmethod
+    def planned_values(
+        session: Session,
+        *,
+        kind: str,
+        rule: str,
+        channel: str,
+        due_at: datetime,
+        expires_at: datetime,
+        before_session: bool,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The columns of `planned()` (but the session), for inserting many rows in bulk."""
+        return {
+            "kind": kind,
+            "rule": rule,
+            "channel": channel,
+            "status": MessageStatus.PLANNED,
+            "reason": "",
+            "planned_for": session.starts_at,
+            "due_at": due_at,
+            "expires_at": expires_at,
+            "before_session": before_session,
+            "attempts": 0,
+            "triggered_by": "planner",
+            "created_at": now,
+        }
 
     @classmethod
     def reminder_now(
@@ -255,6 +310,8 @@ class Message(Base):
             channel=channel,
             status=MessageStatus.QUEUED,
             reason="",
+            # The start it tells the patient: the planner's latest word on the channel.
+            planned_for=session.starts_at,
             due_at=now,
             expires_at=session.starts_at,
             before_session=True,
@@ -266,6 +323,17 @@ class Message(Base):
             created_at=now,
         )
 
+
+
+# The message log lists the latest activity first (reminders/staff/log_search.py): this
+# index is that order, so a page of the log reads 50 index entries, not every message.
+Index(
+    "ix_messages_activity",
+    func.coalesce(
+        Message.provider_status_at, Message.sent_at, Message.attempted_at, Message.created_at
+    ).desc(),
+    Message.id.desc(),
+)
 
 class MessageEvent(Base):
     """Every state change of a message, with its reason: the audit trail."""
@@ -291,9 +359,42 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(10))  # "staff" or "admin"
     password_hash: Mapped[str] = mapped_column(String(200))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A disabled user cannot sign in, and disabling ends their sessions.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffSession(Base):
+    """A signed-in browser: its cookie holds a random id, stored here only as a hash.
+
+    Signing out or disabling the user deletes the row, so a copied cookie opens nothing.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Recent failed sign-ins counted for one guesser: a client address (`user_name` empty),
+    an address and the name it typed, or a name from anywhere (`address` empty).
+
+    Names are kept as typed (folded to lower case), whether or not such a user exists.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("address", "user_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_name: Mapped[str] = mapped_column(String(100), default="", index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):
@@ -328,3 +429,80 @@ class InboundMessage(Base):
 
     patient: Mapped[Patient | None] = relationship()
     session: Mapped[Session | None] = relationship()
+
+
+class PatientRequest(Base):
+    """What a patient asked for by self-service link or SMS: confirm a session, or another
+    time (with the days they would take). Staff act on it; nothing here moves a session."""
+
+    __tablename__ = "patient_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # confirm, reschedule
+    source: Mapped[str] = mapped_column(String(10))  # link, sms
+    # The SMS reply behind it, when there is one: handling one handles the other.
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    # ISO dates, comma-separated, in the patient's order of choice.
+    preferred_days: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open, handled
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+
+    patient: Mapped[Patient] = relationship()
+    session: Mapped[Session | None] = relationship()
+    inbound: Mapped[InboundMessage | None] = relationship()
+    events: Mapped[list[PatientRequestEvent]] = relationship(
+        back_populates="request", order_by="PatientRequestEvent.id"
+    )
+
+
+class PatientRequestEvent(Base):
+    """Every state change of a patient request, with who made it (the journal writes these)."""
+
+    __tablename__ = "patient_request_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("patient_requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+
+    request: Mapped[PatientRequest] = relationship(back_populates="events")
+
+
+class StaffAction(Base):
+    """What a member of staff did about an item of the call list (a drifting series, a
+    failed message, a reply, a patient request), or to a series (paused, resumed).
+
+    `item` names what it was about ("series:S1", "message:42"); `situation` what the item
+    looked like then: an item is off the list while its latest closing action was taken in
+    the situation it is still in, and comes back when the situation changes.
+    """
+
+    __tablename__ = "staff_actions"
+    __table_args__ = (Index("ix_staff_actions_item", "item", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    item: Mapped[str] = mapped_column(String(120))
+    situation: Mapped[str] = mapped_column(String(200), default="")
+    # called, left_message, booked, wrong_number, note, handled, paused, resumed
+    action: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+
+
+class Heartbeat(Base):
+    """The last sign of life of a part of the service: `beat` (the last dispatch pass),
+    `worker:<hostname>` (a worker's timer). Health checks and metrics read their age."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reminders.config import ConfigError, Settings, parse_offset
+from reminders.config import ConfigError, Settings, get_settings, parse_offset
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,67 @@ def test_the_readme_example_configuration_loads(
     assert settings.sms_backend == "twilio"
     assert settings.followups.interval_for("prolotherapy") == timedelta(days=21)
     assert [rule.name for rule in settings.rules] == ["email-72h", "sms-24h"]
+
+
+def test_a_misspelt_key_in_a_toml_section_is_refused_with_a_suggestion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "clinic.toml"
+    config.write_text('[clinic]\nnmae = "Bow Valley Clinic"\n', encoding="utf-8")
+    monkeypatch.setenv("REMINDERS_CONFIG", str(config))
+
+    with pytest.raises(
+        ConfigError, match=r"clinic\.nmae .*unknown setting \(did you mean name\?\)"
+    ):
+        get_settings()
+
+
+def test_a_misspelt_variable_is_refused_with_a_suggestion(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMINDERS_CLINIC__TIMEZNE", "America/Regina")
+
+    with pytest.raises(ConfigError, match=r"did you mean REMINDERS_CLINIC__TIMEZONE\?"):
+        get_settings()
+
+
+def test_variables_for_dict_settings_and_the_test_suite_are_not_typos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REMINDERS_FOLLOWUPS__INTERVAL_DAYS__PROLOTHERAPY", "14")
+    monkeypatch.setenv("REMINDERS_TEST_ANYTHING", "x")
+
+    assert get_settings().followups.interval_days == {"prolotherapy": 14}
+
+
+def test_a_toml_syntax_error_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "clinic.toml"
+    config.write_text("[clinic\n", encoding="utf-8")
+    monkeypatch.setenv("REMINDERS_CONFIG", str(config))
+
+    with pytest.raises(ConfigError, match=r"clinic\.toml is not valid TOML: .*line 1"):
+        get_settings()
+
+
+@pytest.mark.parametrize("name", ["twilio_auth_token", "smtp_password", "database_url"])
+def test_a_secret_comes_from_its_file_without_the_newline(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / name
+    secret.write_text("sqlite:///x.db\n" if name == "database_url" else "s3cret\n")
+    monkeypatch.setenv(f"REMINDERS_{name.upper()}_FILE", str(secret))
+
+    assert getattr(get_settings(), name) == secret.read_text().strip()
+
+
+def test_a_secret_set_twice_or_unreadable_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMINDERS_SMTP_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="REMINDERS_SMTP_PASSWORD_FILE: cannot read"):
+        get_settings()
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("REMINDERS_SMTP_PASSWORD", "inline")
+    with pytest.raises(ConfigError, match=r"REMINDERS_SMTP_PASSWORD and .*_FILE are both set"):
+        get_settings()

@@ -123,7 +123,7 @@ STAGES = (
     ("sending",),
     ("feedback",),
     ("staff",),
-    ("worker", "web", "cli"),
+    ("worker", "web", "ops", "cli"),
 )
 # The functions meant for reaching a later stage: none today. (Intake re-plans through
 # `planning.planner.replan_patients`, which comes earlier in this order.)

@@ -26,12 +26,14 @@ from reminders.intake.importer import ImportSummary, import_schedule
 from reminders.intake.schedule_file import COLUMNS, Problem, ScheduleError, validate_rows
 from reminders.models import Message, Session
 from reminders.sending.resend import ResendRefused, resend
+from reminders.staff.drift import drifting
 from reminders.staff.message_log import as_record, messages, with_patient
 from reminders.web.deps import ApiClient, api_client, now_of, settings_of
 from reminders.web.schemas import (
     MAX_BATCH,
     NO_NUL,
     Counts,
+    DriftOut,
     ErrorOut,
     ImportOut,
     MessageFilters,
@@ -235,3 +237,14 @@ def _request_key(client: str, session_id: str, key: str | None) -> str | None:
         return None
     digest = hashlib.sha256("\0".join((client, session_id, key)).encode()).hexdigest()
     return f"api:{digest[:60]}"
+
+
+# The call list.
+
+
+@router.get("/drift", response_model=list[DriftOut])
+def list_drifting(request: Request, client: ApiClient) -> list[DriftOut]:
+    """Series to call, most overdue first: overdue past the tolerance, or a no-show with
+    nothing booked since (from the day after). The console's and the CLI's list."""
+    records = drifting(settings_of(request), now_of(request))
+    return [DriftOut.model_validate(record) for record in records]

@@ -7,12 +7,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from reminders.config import ConfigError, Settings
-from reminders.web import api, health, login, pages, unsubscribe_pages, webhooks
+from reminders.web import (
+    api,
+    health,
+    login,
+    pages,
+    self_service_pages,
+    unsubscribe_pages,
+    webhooks,
+)
 from reminders.web.deps import LoginRequired
+from reminders.web.pages import adherence as adherence_page
+from reminders.web.render import static_files
+from reminders.web.security_headers import SecurityHeaders, security_headers
 
 Clock = Callable[[], datetime]
 
@@ -39,13 +50,37 @@ def create_app(settings: Settings, *, clock: Clock = _real_clock, demo: bool = F
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
+    # Added last, so it wraps the session middleware: every response gets the headers; a
+    # crash's 500 is answered outside all middleware, so its handler adds them itself.
+    app.add_middleware(SecurityHeaders, https=_https(settings))
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(Exception, _server_error)
     # Pages need a signed-in user, the API a token; webhooks, unsubscribe links and health
     # checks are public and authenticate what they carry (a signature, a signed token).
-    routers = (login, pages, api, health, webhooks, unsubscribe_pages)
+    routers = (
+        login,
+        pages,
+        adherence_page,
+        api,
+        health,
+        webhooks,
+        unsubscribe_pages,
+        self_service_pages,
+    )
     for module in routers:
         app.include_router(module.router)
+    app.mount("/static", static_files, name="static")  # the console's stylesheet
     return app
+
+
+def _https(settings: Settings) -> bool:
+    return settings.public_url.startswith("https://")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    https = _https(request.app.state.settings)
+    headers = security_headers(request.url.path, https=https)
+    return PlainTextResponse("Internal Server Error", 500, headers=headers)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

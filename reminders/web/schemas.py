@@ -9,7 +9,7 @@ time that exists, one patient reading the same on every row) is checked afterwar
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -215,3 +215,44 @@ class HealthOut(BaseModel):
     status: Literal["ok", "failing"]
     database: str = Field(description='"ok", or why the database check failed.')
     broker: str = Field(description='"ok", or why the broker check failed.')
+    worker: str = Field(description='"ok" when a worker was seen lately, or since when none was.')
+    beat: str = Field(description='"ok" while dispatch passes run, or since when none ran.')
+
+
+class DriftSessionOut(BaseModel):
+    session_id: str
+    number: int
+    starts_at: datetime
+    status: str
+
+
+class DriftSentOut(BaseModel):
+    sent_at: datetime
+    kind: str
+    channel: ChannelName
+
+
+class DriftOut(BaseModel):
+    """A series on the call list, with the same definition of overdue as the console."""
+
+    patient_id: str
+    series_id: str
+    first_name: str
+    last_name: str
+    phone: str | None
+    email: str | None
+    last_session: DriftSessionOut = Field(
+        description="The missed session for a no-show, else the last session attended or not."
+    )
+    sessions_done: int
+    planned_sessions: int
+    days_overdue: int = Field(description="Whole days past the due date; 0 for a fresh no-show.")
+    reason: Literal["overdue", "no_show"] = Field(
+        description="overdue: past the due date by more than the tolerance, nothing booked; "
+        "no_show: missed a session and nothing booked since."
+    )
+    since: date = Field(description="The clinic day the reason has applied from.")
+    next_due: datetime | None = Field(
+        description="Last completed session plus the target interval; null before the first."
+    )
+    sent: list[DriftSentOut] = Field(description="Follow-ups that went out, oldest first.")
