@@ -112,9 +112,9 @@ class Patient(Base):
         return self.sms_opt_out if channel == "sms" else self.email_opt_out
 
 
-
 # Patients in name order, a page at a time (the console's patients list and search).
 Index("ix_patients_name", Patient.last_name, Patient.first_name, Patient.id)
+
 
 class Series(Base):
     __tablename__ = "series"
@@ -167,9 +167,9 @@ class Session(Base):
 OPEN_PLAN = text("status IN ('planned', 'queued', 'sending')")
 
 
-
 # A day's sessions in time order (the day view, the sessions page).
 Index("ix_sessions_day", Session.starts_at)
+
 
 class Message(Base):
     """A planned message and, once dispatched, its log entry.
@@ -324,7 +324,6 @@ class Message(Base):
         )
 
 
-
 # The message log lists the latest activity first (reminders/staff/log_search.py): this
 # index is that order, so a page of the log reads 50 index entries, not every message.
 Index(
@@ -334,6 +333,7 @@ Index(
     ).desc(),
     Message.id.desc(),
 )
+
 
 class MessageEvent(Base):
     """Every state change of a message, with its reason: the audit trail."""
