@@ -1,5 +1,5 @@
 """A series on a time axis, as the patient page draws it in SVG: sessions as dots, target
-windows shaded, overdue gaps in red. Geometry only: no routes, no store."""
+windows shaded, the current overdue wait in red. Geometry only: no routes, no store."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reminders.config import Settings
-from reminders.models import UPCOMING, Series, Session, SessionStatus
+from reminders.models import Series, Session, SessionStatus
 from reminders.planning.standing import Standing
 from reminders.web.pages.shared import day_start, local
 
 TIMELINE_WIDTH = 720
 _MARGIN = 20
-# A wait ends at the next session the patient came to or is booked for; a no-show does not end it.
-_ATTENDING = (SessionStatus.COMPLETED, *UPCOMING)
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class Tick:
 
 @dataclass(frozen=True)
 class Timeline:
-    """A series on a time axis: sessions as dots, target windows shaded, overdue gaps in red."""
+    """A series on a time axis: sessions as dots, target windows shaded, overdue in red."""
 
     width: int
     dots: list[Dot]
@@ -69,18 +67,25 @@ class _Axis:
 def series_timeline(
     settings: Settings, series: Series, standing: Standing, now: datetime
 ) -> Timeline:
+    """The chart reads the standing, as the card's text does: one definition of overdue.
+
+    A target window follows every completed session but the final one; the red bar runs
+    from the due date to now while the series is overdue (never once complete or paused).
+    """
     zone = settings.clinic.zone
     sessions = sorted(series.sessions, key=lambda s: s.starts_at)
-    completed = [s for s in sessions if s.status == SessionStatus.COMPLETED]
     tolerance = timedelta(days=settings.followups.tolerance_days)
     windows = [
         (s.starts_at + standing.interval - tolerance, s.starts_at + standing.interval + tolerance)
-        for s in completed
+        for s in sessions
+        if s.status == SessionStatus.COMPLETED and s is not standing.final
     ]
-    gaps = _gaps(sessions, completed, standing.interval + tolerance, now)
+    due = standing.next_due
+    overdue = [(due, now)] if due is not None and standing.is_overdue(now) else []
     moments = [now, *(s.starts_at for s in sessions), *(end for _, end in windows)]
     axis = _Axis(min(moments), max(moments))
     day = "%d %b %Y"
+    days = standing.days_overdue(now)
     return Timeline(
         width=TIMELINE_WIDTH,
         dots=[_dot(axis, s, zone) for s in sessions],
@@ -89,28 +94,14 @@ def series_timeline(
             for a, b in windows
         ],
         gaps=[
-            axis.span_of(a, b, f"overdue by {(b - a).days} days past the target window")
-            for a, b in gaps
+            axis.span_of(
+                a, b, f"overdue {days} day{'' if days == 1 else 's'} past {local(a, zone, day)}"
+            )
+            for a, b in overdue
         ],
         ticks=_ticks(axis, zone),
         now_x=axis.x(now),
     )
-
-
-def _gaps(
-    sessions: list[Session], completed: list[Session], limit: timedelta, now: datetime
-) -> list[tuple[datetime, datetime]]:
-    """Where the wait after a completed session ran past the interval plus the tolerance."""
-    gaps = []
-    for visit in completed:
-        following = [
-            s for s in sessions if s.starts_at > visit.starts_at and s.status in _ATTENDING
-        ]
-        end = following[0].starts_at if following else now
-        late = visit.starts_at + limit
-        if end > late:
-            gaps.append((late, end))
-    return gaps
 
 
 def _dot(axis: _Axis, session: Session, zone: ZoneInfo) -> Dot:
