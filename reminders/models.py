@@ -119,7 +119,16 @@ Index("ix_patients_name", Patient.last_name, Patient.first_name, Patient.id)
 class Series(Base):
     __tablename__ = "series"
     # Migration 0009: a patient's series without scanning them all.
-    __table_args__ = (Index("ix_series_patient", "patient_id"),)
+    # Migration 0012: the intervals series set for themselves (the call list).
+    __table_args__ = (
+        Index("ix_series_patient", "patient_id"),
+        Index(
+            "ix_series_own_interval",
+            "target_interval_days",
+            sqlite_where=text("target_interval_days IS NOT NULL"),
+            postgresql_where=text("target_interval_days IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -142,7 +151,11 @@ class Session(Base):
 
     __tablename__ = "sessions"
     # Migration 0009: a series' sessions in date order without scanning them all.
-    __table_args__ = (Index("ix_sessions_series_start", "series_id", "starts_at"),)
+    # Migration 0012: the call list groups completed and no-show sessions, index only.
+    __table_args__ = (
+        Index("ix_sessions_series_start", "series_id", "starts_at"),
+        Index("ix_sessions_status_series", "status", "series_id", "starts_at", "number"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -195,6 +208,14 @@ class Message(Base):
         Index("ix_messages_status_due", "status", "due_at"),
         # Migration 0009: the metrics and the reconciler read the last day's attempts.
         Index("ix_messages_attempted", "attempted_at"),
+        # Migration 0012: the stale-SMS list; sent SMS only, so claims never touch it.
+        Index(
+            "ix_messages_sms_sent",
+            "sent_at",
+            "id",
+            sqlite_where=text("status = 'sent' AND channel = 'sms'"),
+            postgresql_where=text("status = 'sent' AND channel = 'sms'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,53 +1,192 @@
 """The call list: patients whose series is drifting (see planning/standing.py for the one
-definition): nothing booked, and overdue past the tolerance or a no-show since the day after."""
+definition): nothing booked, and overdue past the tolerance or a no-show since the day after.
+
+One query narrows a million sessions to the series that can be drifting (per series: how
+many are done, the last completed session, the last no-show; then nothing booked from
+today on); only those are loaded and `assess` decides, so the definition stays in
+standing.py. The query may let through a series that is not drifting, never the reverse.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, literal, not_, or_, select
+from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload, selectinload
 
 from reminders import store
 from reminders.config import Settings
 from reminders.kinds import FOLLOW_UPS
-from reminders.models import WENT_OUT, Series, Session
+from reminders.models import (
+    UPCOMING,
+    WENT_OUT,
+    Message,
+    Series,
+    Session,
+    SessionStatus,
+    UTCDateTime,
+)
 from reminders.planning.standing import SeriesStatus, Standing, assess
+
+# Wall-clock arithmetic (a day later at the same local time) differs from elapsed time by
+# a change of the zone's offset: an hour at DST, a day where a zone skipped one. The query
+# compares elapsed time, so it lets this much more through and `assess` decides.
+CLOCK_SLACK = timedelta(days=2)
+# Series loaded per round trip (the IN list).
+BATCH = 500
 
 
 def drifting(settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """One record per drifting series, most overdue first, for staff to call."""
-    query = (
-        select(Series)
-        .where(Series.paused.is_(False))
-        .options(
-            joinedload(Series.patient),
-            selectinload(Series.sessions).selectinload(Session.messages),
-        )
-    )
     records = []
     with store.transaction(settings.database_url) as db:
-        for series in db.scalars(query).unique():
-            standing = assess(settings, series, now)
-            if standing.status == SeriesStatus.DRIFTING:
-                records.append(_record(settings, series, standing, now))
+        candidates = list(db.scalars(candidates_query(db, settings, now)))
+        for start in range(0, len(candidates), BATCH):
+            batch = db.scalars(
+                select(Series)
+                .where(Series.id.in_(candidates[start : start + BATCH]))
+                .options(joinedload(Series.patient), selectinload(Series.sessions))
+            ).unique()
+            found = [(series, assess(settings, series, now)) for series in batch]
+            found = [
+                (s, standing) for s, standing in found if standing.status == SeriesStatus.DRIFTING
+            ]
+            sent = _follow_ups_sent(db, [series.id for series, _ in found])
+            records += [_record(settings, s, standing, sent[s.id], now) for s, standing in found]
+            db.expunge_all()
     return sorted(records, key=lambda r: (-r["days_overdue"], r["since"], r["patient_id"]))
 
 
+def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[int]]:
+    """Ids of the series that may be drifting: not paused, not complete, nothing booked
+    from the start of the clinic's day on (a booking earlier today is the patient in the
+    chair), and either a no-show since the last completed session before today, or a last
+    completed session more than the interval plus the tolerance ago.
+
+    The grouping reads only completed and no-show sessions (`ix_sessions_status_series`,
+    index only); the series it leaves are then checked for a booking one by one."""
+    zone, followups = settings.clinic.zone, settings.followups
+    today = _moment(datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC))
+    # One aggregate per status, each an ordered range of `ix_sessions_status_series`, so
+    # PostgreSQL groups as it reads instead of hashing every series.
+    completed = (
+        select(
+            Session.series_id.label("series_id"),
+            func.count().label("done"),
+            func.max(Session.number).label("top_number"),
+            func.max(Session.starts_at, type_=UTCDateTime()).label("last_completed"),
+        )
+        .where(Session.status == SessionStatus.COMPLETED)
+        .group_by(Session.series_id)
+        .subquery()
+    )
+    no_shows = (
+        select(
+            Session.series_id.label("series_id"),
+            func.max(Session.starts_at, type_=UTCDateTime()).label("last_no_show"),
+        )
+        .where(Session.status == SessionStatus.NO_SHOW, Session.starts_at <= now)
+        .group_by(Session.series_id)
+        .subquery()
+    )
+    done, top = func.coalesce(completed.c.done, 0), func.coalesce(completed.c.top_number, 0)
+    last_completed, last_no_show = completed.c.last_completed, no_shows.c.last_no_show
+    missed = and_(
+        last_no_show.is_not(None), or_(last_completed.is_(None), last_no_show > last_completed)
+    )
+    days = func.coalesce(
+        func.nullif(Series.target_interval_days, 0),
+        case(followups.interval_days, value=Series.treatment, else_=followups.default_interval_days)
+        if followups.interval_days
+        else followups.default_interval_days,
+    )
+    tolerance = timedelta(days=followups.tolerance_days)
+    latest_due = {  # the last completed session must be before this for the series to be late
+        n: _moment(now - timedelta(days=n) - tolerance + CLOCK_SLACK)
+        for n in _interval_days(db, settings)
+    }
+    booked = (
+        select(Session.id)
+        .where(
+            Session.series_id == Series.id,
+            Session.status.in_(UPCOMING),
+            Session.starts_at >= today,
+        )
+        .exists()
+    )
+    return (
+        select(Series.id)
+        .outerjoin(completed, completed.c.series_id == Series.id)
+        .outerjoin(no_shows, no_shows.c.series_id == Series.id)
+        .where(
+            or_(last_completed.is_not(None), last_no_show.is_not(None)),
+            Series.paused.is_(False),
+            done < Series.planned_sessions,
+            top < Series.planned_sessions,
+            or_(
+                and_(missed, last_no_show < today),
+                and_(not_(missed), last_completed < case(latest_due, value=days)),
+            ),
+            not_(booked),
+        )
+        .order_by(Series.id)
+    )
+
+
+def _moment(value: datetime) -> ColumnElement[datetime]:
+    return literal(value, UTCDateTime())
+
+
+def _interval_days(db: DB, settings: Settings) -> set[int]:
+    """Every interval a series can have: the clinic's per treatment, its default, and the
+    series' own (few distinct values)."""
+    followups = settings.followups
+    own = db.scalars(  # ix_series_own_interval: index only
+        select(distinct(Series.target_interval_days)).where(
+            Series.target_interval_days.is_not(None)
+        )
+    )
+    return {followups.default_interval_days, *followups.interval_days.values(), *own} - {0}
+
+
+def _follow_ups_sent(db: DB, series_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    """The follow-ups each series' patient was sent, in order (what staff say on the call)."""
+    if not series_ids:
+        return {}
+    rows = db.execute(
+        select(Session.series_id, Message.sent_at, Message.kind, Message.channel)
+        .join(Message.session)
+        .where(
+            Session.series_id.in_(series_ids),
+            Message.kind.in_(FOLLOW_UPS),
+            Message.status.in_(WENT_OUT),
+            Message.sent_at.is_not(None),
+        )
+    )
+    sent: dict[int, list[tuple[str, str, str]]] = {series_id: [] for series_id in series_ids}
+    for series_id, sent_at, kind, channel in rows:
+        sent[series_id].append((sent_at.isoformat(), kind, channel))
+    return {
+        series_id: [
+            {"sent_at": at, "kind": kind, "channel": channel} for at, kind, channel in sorted(each)
+        ]
+        for series_id, each in sent.items()
+    }
+
+
 def _record(
-    settings: Settings, series: Series, standing: Standing, now: datetime
+    settings: Settings,
+    series: Series,
+    standing: Standing,
+    sent: list[dict[str, str]],
+    now: datetime,
 ) -> dict[str, Any]:
     patient, zone = series.patient, settings.clinic.zone
     last = standing.missed or standing.last_visit or standing.last_completed
     since, due = standing.on_call_list_from, standing.next_due
     assert last is not None and since is not None and standing.call_reason is not None
-    sent = sorted(
-        (m.sent_at.isoformat(), m.kind, m.channel)
-        for s in series.sessions
-        for m in s.messages
-        if m.kind in FOLLOW_UPS and m.status in WENT_OUT and m.sent_at is not None
-    )
     last_session: dict[str, Any] = {
         "session_id": last.external_id,
         "number": last.number,
@@ -70,5 +209,5 @@ def _record(
         "reason": str(standing.call_reason),
         "since": since.astimezone(zone).date().isoformat(),
         "next_due": due.isoformat() if due else None,
-        "sent": [{"sent_at": at, "kind": kind, "channel": channel} for at, kind, channel in sent],
+        "sent": sent,
     }
