@@ -14,6 +14,7 @@ from reminders import store
 from reminders.channels.twilio import FINAL_STATUSES
 from reminders.config import Settings
 from reminders.models import InboundMessage, Message, MessageStatus, Patient, Series, Session
+from reminders.staff.requests import reply_has_request
 
 STAFF_INTENTS = ("reschedule", "other")
 # A sent SMS without delivered/undelivered/failed this long after: its callback got lost.
@@ -37,11 +38,16 @@ class StaffReply:
 
 
 def unhandled(settings: Settings, limit: int = 200) -> list[StaffReply]:
-    """Reschedule requests and free text nobody has dealt with yet, newest first."""
+    """Reschedule replies and free text nobody has dealt with yet, newest first; an "R"
+    that became a patient request is left to the request (`staff.requests`)."""
     with store.transaction(settings.database_url) as db:
         found = db.scalars(
             select(InboundMessage)
-            .where(InboundMessage.intent.in_(STAFF_INTENTS), InboundMessage.handled_at.is_(None))
+            .where(
+                InboundMessage.intent.in_(STAFF_INTENTS),
+                InboundMessage.handled_at.is_(None),
+                ~reply_has_request(),  # listed as its request
+            )
             .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
             .limit(limit)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
@@ -20,7 +20,16 @@ from reminders.config import Settings
 from reminders.feedback.self_service import HANDLED, OPEN, RequestKind
 from reminders.journal import record_request
 
-__all__ = ["HANDLED", "OPEN", "PatientRequest", "RequestError", "mark_handled", "open_requests"]
+__all__ = [
+    "HANDLED",
+    "OPEN",
+    "PatientRequest",
+    "RequestError",
+    "mark_handled",
+    "open_requests",
+    "reply_has_request",
+    "request_of_reply",
+]
 
 
 class RequestError(Exception):
@@ -66,9 +75,51 @@ def mark_handled(db: DB, request_id: int, by: str, now: datetime) -> None:
         raise RequestError(f"patient request {request_id} was handled by {row.handled_by}")
     row.handled_at, row.handled_by = now, by
     record_request(db, row, HANDLED, "handled by staff", now, actor=by)
-    inbound = row.inbound
-    if inbound is not None and inbound.handled_at is None:
+    for inbound in _replies_behind(db, row):
         inbound.handled_at, inbound.handled_by = now, by
+
+
+def reply_has_request() -> ColumnElement[bool]:
+    """Whether an SMS reply is an "R" that became a patient request (`ask_another_time`):
+    Needs attention lists the request alone, one item for one wish.
+
+    The request's own reply, or any "R" for a session whose request is still open: a second
+    "R" joins the first request without being linked to it."""
+    reply = models.InboundMessage
+    request = models.PatientRequest
+    covering = select(request.id).where(
+        request.kind == "reschedule",
+        request.session_id == reply.session_id,
+        or_(request.inbound_id == reply.id, request.status == OPEN),
+    )
+    return and_(reply.intent == "reschedule", covering.exists())
+
+
+def request_of_reply(db: DB, inbound: models.InboundMessage) -> models.PatientRequest | None:
+    """The open request an "R" reply became (None for any other reply)."""
+    if inbound.intent != "reschedule" or inbound.session_id is None:
+        return None
+    request = models.PatientRequest
+    return db.scalars(
+        select(request)
+        .where(
+            request.kind == "reschedule",
+            request.session_id == inbound.session_id,
+            request.status == OPEN,
+        )
+        .order_by(request.id)
+        .limit(1)
+    ).first()
+
+
+def _replies_behind(db: DB, row: models.PatientRequest) -> list[models.InboundMessage]:
+    """The unhandled SMS replies a request stands for: its own, and every later "R" for the
+    same session that joined it."""
+    reply = models.InboundMessage
+    behind = reply.id == row.inbound_id
+    if row.kind == "reschedule" and row.session_id is not None:
+        behind = or_(behind, and_(reply.intent == "reschedule", reply.session_id == row.session_id))
+    return list(db.scalars(select(reply).where(behind, reply.handled_at.is_(None))))
 
 
 def _view(row: models.PatientRequest) -> PatientRequest:

@@ -195,7 +195,11 @@ def _message_item(message: Message) -> WorkItem:
 def _reply_items(db: DB, limit: int) -> list[WorkItem]:
     found = db.scalars(
         select(InboundMessage)
-        .where(InboundMessage.intent.in_(STAFF_INTENTS), InboundMessage.handled_at.is_(None))
+        .where(
+            InboundMessage.intent.in_(STAFF_INTENTS),
+            InboundMessage.handled_at.is_(None),
+            ~patient_requests.reply_has_request(),  # listed as its request
+        )
         .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(limit)
@@ -230,7 +234,8 @@ def _reply_item(inbound: InboundMessage) -> WorkItem:
 
 def _request_item(request: patient_requests.PatientRequest) -> WorkItem:
     days = ", ".join(day.strftime("%a %d %b") for day in request.preferred_days)
-    asks = "another time" + (f" (would take {days})" if days else "")
+    by_sms = " by SMS" if request.source == "sms" else ""  # an "R": no days to offer
+    asks = f"another time{by_sms}" + (f" (would take {days})" if days else "")
     return WorkItem(
         item=f"request:{request.id}",
         situation="open",
@@ -313,6 +318,10 @@ def _settle(
             return _MISSING
         if closing and inbound.handled_at is None:
             inbound.handled_at, inbound.handled_by = now, by
+            # An "R" and its request are one wish: handled here, the request is too.
+            request_row = patient_requests.request_of_reply(db, inbound)
+            if request_row is not None:
+                patient_requests.mark_handled(db, request_row.id, by, now)
         return True, inbound.patient_id
     request = db.get(RequestRow, int(key))
     if request is None:

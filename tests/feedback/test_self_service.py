@@ -59,15 +59,17 @@ def test_an_sms_r_puts_a_reschedule_request_on_needs_attention(clinic: Clinic) -
 def test_handling_the_request_also_handles_the_sms_behind_it(clinic: Clinic) -> None:
     clinic.import_rows([row()], local("2026-03-01 09:00"))
     receive(clinic.settings, "SM-r1", AVERY, "R", local("2026-03-05 09:05"))
-    assert [reply.body for reply in unhandled(clinic.settings)] == ["R"]
+    receive(clinic.settings, "SM-t1", AVERY, "Running late", local("2026-03-05 09:06"))
+    # The "R" is on Needs attention once, as the request; the free text as a reply.
+    assert [reply.body for reply in unhandled(clinic.settings)] == ["Running late"]
 
     with store.transaction(clinic.settings.database_url) as db:
         [request] = open_requests(db, clinic.settings)
         mark_handled(db, request.id, "dana", local("2026-03-05 10:00"))
 
-    assert unhandled(clinic.settings) == []
+    assert [reply.body for reply in unhandled(clinic.settings)] == ["Running late"]
     with store.transaction(clinic.settings.database_url) as db:
-        inbound = db.scalars(select(InboundMessage)).one()
+        inbound = db.scalars(select(InboundMessage).where(InboundMessage.body == "R")).one()
         assert inbound.handled_by == "dana"
 
 

@@ -174,7 +174,8 @@ def test_six_months_of_a_cohort_get_exactly_the_follow_ups_their_series_call_for
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_drift_list_names_exactly_the_drifting_patients(simulated: Clinic) -> None:
-    on = lambda when: [r["patient_id"] for r in drifting(simulated.settings, local(when))]  # noqa: E731
+    def on(when: str) -> list[object]:
+        return [r["patient_id"] for r in drifting(simulated.settings, local(when))]
 
     assert on("2026-02-11 09:00") == []
     assert on("2026-02-12 09:00") == ["DRIFT"]

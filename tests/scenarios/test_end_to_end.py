@@ -166,5 +166,7 @@ def test_the_embedded_default_runs_the_demo_with_no_redis_twilio_or_smtp(tmp_pat
     finally:
         stop(service)
 
-    assert sorted(m["id"] for m in sent()) == sent_files(), (tmp_path / "run.log").read_text()
+    assert sorted(int(str(m["id"])) for m in sent()) == sent_files(), (
+        tmp_path / "run.log"
+    ).read_text()
     assert len(sent_files()) >= 2

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from reminders import store
 from reminders.config import Settings
+from reminders.feedback.replies import receive
 from reminders.journal import record
-from reminders.models import Message, StaffAction
+from reminders.models import InboundMessage, Message, PatientRequest, StaffAction
 from reminders.staff.worklist import WorklistError, call_list, record_outcome, set_paused
 from tests.harness import Clinic, row
 
@@ -112,6 +113,76 @@ def test_a_message_marked_handled_gets_an_event_on_its_own_trail(
     with store.transaction(settings.database_url) as db:
         events = db.get(Message, message_id).events  # type: ignore[union-attr]
         assert (events[-1].status, events[-1].actor) == ("failed", "dana")
+
+
+def texted_r_twice(clinic: Clinic, settings: Settings) -> list[str]:
+    """Sam, booked for 10 March, answers the reminder with "R", then "R" again: the
+    replies and requests on the list (one request, no reply: one wish, one item)."""
+    clinic.import_rows(
+        [
+            row(
+                patient_id="P2",
+                first_name="Sam",
+                phone="+14035550102",
+                series_id="S2",
+                session_id="S2-1",
+            )
+        ],
+        NOW,
+    )
+    receive(settings, "SM-r1", "+14035550102", "R", datetime(2026, 3, 5, 14, tzinfo=UTC))
+    receive(settings, "SM-r2", "+14035550102", "r", datetime(2026, 3, 5, 15, tzinfo=UTC))
+    receive(
+        settings, "SM-t1", "+14035550102", "Mornings only", datetime(2026, 3, 5, 15, 5, tzinfo=UTC)
+    )
+    return sorted(item for item in listed(settings) if not item.startswith("series:"))
+
+
+def handled_by(settings: Settings) -> tuple[list[str | None], list[str | None]]:
+    """Who handled each "R" reply, and each request."""
+    with store.transaction(settings.database_url) as db:
+        replies = db.scalars(
+            select(InboundMessage.handled_by)
+            .where(InboundMessage.intent == "reschedule")
+            .order_by(InboundMessage.id)
+        ).all()
+        requests = db.scalars(select(PatientRequest.handled_by).order_by(PatientRequest.id))
+        return list(replies), list(requests.all())
+
+
+def request_and_replies(settings: Settings) -> tuple[int, list[int]]:
+    with store.transaction(settings.database_url) as db:
+        request_id = db.scalars(select(PatientRequest.id)).one()
+        replies = db.scalars(select(InboundMessage.id).order_by(InboundMessage.id)).all()
+        return request_id, list(replies)
+
+
+def test_an_sms_r_is_listed_once_as_its_request_and_handling_it_closes_the_replies(
+    clinic: Clinic, settings: Settings
+) -> None:
+    items = texted_r_twice(clinic, settings)
+    request_id, (_, _, free_text) = request_and_replies(settings)
+
+    # The free text is a reply of its own; both "R"s are the one request.
+    assert items == sorted([f"request:{request_id}", f"reply:{free_text}"])
+    record_outcome(settings, f"request:{request_id}", "open", "booked", "", "dana", NOW)
+
+    assert [item for item in listed(settings) if not item.startswith("series:")] == [
+        f"reply:{free_text}"
+    ]
+    assert handled_by(settings) == (["dana", "dana"], ["dana"])
+
+
+def test_handling_the_r_reply_closes_its_request_too(clinic: Clinic, settings: Settings) -> None:
+    texted_r_twice(clinic, settings)
+    request_id, (first_r, _, free_text) = request_and_replies(settings)
+
+    # Through the reply's own item (the old Needs attention form still posts it).
+    record_outcome(settings, f"reply:{first_r}", "open", "called", "", "dana", NOW)
+
+    assert f"request:{request_id}" not in listed(settings)
+    assert handled_by(settings) == (["dana", "dana"], ["dana"])
+    assert f"reply:{free_text}" in listed(settings)
 
 
 def test_pausing_takes_a_series_off_the_list_and_is_journaled(

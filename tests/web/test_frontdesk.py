@@ -17,6 +17,7 @@ from reminders.feedback.replies import receive
 from reminders.feedback.self_service import add_request
 from reminders.journal import record
 from reminders.models import (
+    InboundMessage,
     Message,
     MessageEvent,
     Patient,
@@ -188,11 +189,36 @@ def test_the_console_stylesheet_is_served_with_the_print_rules_of_the_day_sheet(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/day", "/patients", "/patients/P1", "/messages", "/attention", "/templates"]
+    "path",
+    [
+        "/",
+        "/day",
+        "/patients",
+        "/patients/P1",
+        "/messages",
+        "/attention",
+        "/templates",
+        "/adherence",
+        "/admin/users",
+        "/admin/policy",
+        "/admin/patients/P1/opt-out",
+    ],
 )
-def test_no_page_carries_inline_styles_or_scripts(as_staff: TestClient, path: str) -> None:
-    html = as_staff.get(path).text
+def test_no_page_carries_inline_styles_or_scripts(as_admin: TestClient, path: str) -> None:
+    """The style-src of the CSP has no 'unsafe-inline': an inline style would not apply."""
+    response = as_admin.get(path)
+    assert response.status_code == 200, path
+    html = response.text
 
+    assert "<style" not in html and "<script" not in html
+    assert not re.search(r"\sstyle=", html), path
+
+
+@pytest.mark.parametrize("path", ["/login", "/unsubscribe/not-a-token"])
+def test_no_public_page_carries_inline_styles_or_scripts(client: TestClient, path: str) -> None:
+    html = client.get(path).text
+
+    assert "</html>" in html, path
     assert "<style" not in html and "<script" not in html
     assert not re.search(r"\sstyle=", html), path
 
@@ -347,13 +373,30 @@ def test_a_series_is_paused_and_resumed_from_the_console_and_the_journal_says_wh
 def test_a_reply_marked_handled_leaves_the_list(
     as_staff: TestClient, web_settings: Settings
 ) -> None:
-    receive(web_settings, "SM-r2", "+14035550102", "R", NOW)
+    receive(web_settings, "SM-r2", "+14035550102", "Can I come at 3 instead?", NOW)
     html = as_staff.get("/attention").text
     (reply,) = [i for i in item_ids(html) if i.startswith("reply:")]
 
     after = post_outcome(as_staff, reply, "called", "moved to Friday")
 
     assert reply not in item_ids(after)
+
+
+def test_an_sms_r_is_one_item_the_request_and_booking_it_handles_the_reply_too(
+    as_staff: TestClient, web_settings: Settings
+) -> None:
+    receive(web_settings, "SM-r2", "+14035550102", "R", NOW)
+    html = as_staff.get("/attention").text
+    items = [i for i in item_ids(html) if i.startswith(("reply:", "request:"))]
+
+    assert len(items) == 1 and items[0].startswith("request:"), items
+    assert "asked for another time by SMS" in html
+    after = post_outcome(as_staff, items[0], "booked")
+
+    assert not [i for i in item_ids(after) if i.startswith(("reply:", "request:"))]
+    with store.transaction(web_settings.database_url) as db:
+        reply = db.scalars(select(InboundMessage).where(InboundMessage.body == "R")).one()
+        assert reply.handled_by is not None
 
 
 # ---------------------------------------------------------------- resend and the log

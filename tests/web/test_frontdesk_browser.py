@@ -213,13 +213,23 @@ def test_every_page_is_styled_by_the_stylesheet_alone(
     server: str,  # noqa: F811
     front_desk: Clinic,
 ) -> None:
-    """No style attribute or element and no inline script anywhere: the CSP needs neither
-    'unsafe-inline' for styles nor for scripts."""
+    """No style attribute or element and no inline script anywhere, so the CSP allows
+    neither ('unsafe-inline' is in no directive) and the browser reports no violation."""
+    reports: list[str] = []
+    desk.on("console", lambda message: reports.append(message.text))
     sign_in(desk, server)
-    for path in PAGES:
+    for path in [*PAGES, "/adherence"]:
         desk.goto(server + path)
         inline = desk.evaluate(
             "document.querySelectorAll('[style], style, script:not([src])').length"
         )
         assert inline == 0, path
         expect(desk.locator("header.top")).to_have_css("background-color", "rgb(18, 85, 107)")
+    # The adherence page's own rules live in console.css now, and apply from there.
+    expect(desk.locator(".adherence-overall dl.figures")).to_have_css("display", "grid")
+    assert not [text for text in reports if "Content Security Policy" in text], reports
+
+    # The browser does enforce the policy, and the listener hears it: an inline style is refused.
+    with desk.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        desk.evaluate("document.querySelector('main').setAttribute('style', 'color: red')")
+    expect(desk.locator("main")).not_to_have_css("color", "rgb(255, 0, 0)")

@@ -238,3 +238,18 @@ def test_a_link_to_a_past_session_offers_the_next_one_booked(
 
     assert "Tuesday, March 31, 2026 at 2:00" in page
     assert "Confirm this appointment" in page
+
+
+def test_the_page_and_its_refusals_carry_no_inline_style_or_script(
+    client: TestClient, web_settings: Settings
+) -> None:
+    """The CSP's style-src has no 'unsafe-inline': an inline style would not apply."""
+    pages = [
+        client.get(f"/appointment/{token_for(web_settings, 'S1-1')}").text,
+        client.get("/appointment/%%%").text,
+    ]
+
+    assert all("This link is not valid" in page or "Hello Avery," in page for page in pages)
+    for page in pages:
+        assert "<style" not in page and "<script" not in page
+        assert not re.search(r"\sstyle=", page)

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from reminders import store
 from reminders.config import Settings
-from reminders.models import InboundMessage, Message, Patient, Session
+from reminders.models import InboundMessage, Message, Patient, PatientRequest, Session
 from reminders.web.app import create_app
 from tests.harness import Clinic, local
 from tests.web.conftest import Clock, form_token, sign_in
@@ -21,6 +21,8 @@ from tests.web.conftest import Clock, form_token, sign_in
 TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://reminders.example.org/"
 AVERY, EMILIE, STRANGER = "+14035550101", "+14035550102", "+14035550199"
+# The clinic's +14032027272 as the auto-replies print it: the way patients dial it.
+CLINIC_PHONE = "(403) 202-7272"
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def client(web_settings: Settings, clinic: Clinic, clock: Clock) -> Iterator[Tes
 
 
 def signature(path: str, params: dict[str, str], base: str = PUBLIC) -> str:
-    return RequestValidator(TOKEN).compute_signature(base.rstrip("/") + path, params)
+    signed: str = RequestValidator(TOKEN).compute_signature(base.rstrip("/") + path, params)
+    return signed
 
 
 def post(client: TestClient, path: str, params: dict[str, str], sig: str | None = "") -> Any:
@@ -159,7 +162,7 @@ def test_it_confirms_the_next_session_with_an_acknowledgement(
 
 @pytest.mark.parametrize(
     ("sender", "word", "language_hint"),
-    [(AVERY, "HELP", "call"), (AVERY, "help?", "call"), (EMILIE, "AIDE", "appelez")],
+    [(AVERY, "HELP", "call"), (AVERY, "help?", "call"), (EMILIE, "AIDE", "Tél. :")],
 )
 def test_it_answers_help_with_the_clinics_name_and_phone(
     client: TestClient,
@@ -172,7 +175,7 @@ def test_it_answers_help_with_the_clinics_name_and_phone(
     inbound(client, word, sender)
     (reply,) = replies_to(clinic, sender)
     assert web_settings.clinic.name in reply
-    assert web_settings.clinic.phone in reply
+    assert web_settings.clinic.phone == "+14032027272" and CLINIC_PHONE in reply
     assert language_hint in reply
     assert inbound_rows(web_settings) == [("help", reply)]
 
@@ -185,7 +188,7 @@ def test_it_answers_other_text_at_most_once_a_day(
     inbound(client, "Bonjour", EMILIE)
     assert len(replies_to(clinic, AVERY)) == 1
     assert "not monitored" in replies_to(clinic, AVERY)[0]
-    assert web_settings.clinic.phone in replies_to(clinic, AVERY)[0]
+    assert CLINIC_PHONE in replies_to(clinic, AVERY)[0]
     assert "pas surveillé" in replies_to(clinic, EMILIE)[0]
     clock.now = local("2026-03-06 08:00")
     inbound(client, "Still there?")
@@ -225,20 +228,28 @@ def test_reschedule_requests_show_on_attention_until_handled(
         first_id = first.id
     sign_in(client, staff)
     page = client.get("/attention").text
-    assert "Reschedule requests and replies" in page
-    assert "reschedule request" in page and "Avery Nguyen" in page
-    assert "Je serai en retard" in page
+    # The "R" is one item, the patient's request; the free text is a reply to read.
+    requests, replies = group(page, "request"), group(page, "reply")
+    assert "Avery Nguyen" in requests and "asked for another time by SMS" in requests
+    assert "Avery Nguyen" not in replies and "Je serai en retard" in replies
     token = form_token(client, "/attention")
     forged = client.post(f"/attention/replies/{first_id}/handled", data={"csrf_token": "x"})
     assert forged.status_code == 403
     done = client.post(f"/attention/replies/{first_id}/handled", data={"csrf_token": token})
     assert done.status_code == 303
     page = client.get("/attention").text
-    assert "reschedule request" not in page
-    assert "Je serai en retard" in page
+    assert "Avery Nguyen" not in group(page, "request")
+    assert "Je serai en retard" in group(page, "reply")
     with store.transaction(web_settings.database_url) as db:
         handled = db.get(InboundMessage, first_id)
         assert handled is not None and handled.handled_by == staff
+        request_row = db.scalars(select(PatientRequest)).one()
+        assert request_row.handled_by == staff
+
+
+def group(page: str, key: str) -> str:
+    """One group of the call list (Needs attention), by its key."""
+    return page.split(f'id="group-{key}"', 1)[1].split("</section>", 1)[0]
 
 
 # ---------------------------------------------------------------- signatures

@@ -42,8 +42,10 @@ EXPLAINED = {
     "not resend in a hurry.",
     "no_report": "Sent over a day ago, and Twilio has neither confirmed nor denied delivery. "
     "The number may be wrong: check it with the patient.",
-    "reply": "Patients who replied R (reschedule) or wrote something else to the SMS number.",
-    "request": "What patients asked for by their self-service link.",
+    "reply": "What patients wrote to the SMS number, and an R we could not match to a booked "
+    "session.",
+    "request": "What patients asked for by their self-service link, or by replying R to a "
+    "reminder: one item per session, however often they asked.",
 }
 
 
