@@ -14,6 +14,7 @@ from reminders.config import Settings
 from reminders.staff.accounts import add_user, create_token
 from reminders.web.app import create_app
 from tests.harness import Clinic, local, row
+from tests.web.live import browser  # noqa: F401  (the one chromium, for every browser test)
 
 PASSWORD = "correct horse battery"
 NOW = local("2026-03-05 09:00")

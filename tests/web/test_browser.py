@@ -7,21 +7,17 @@ Playwright's own browser download: the machine's `chromium` is the browser under
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from reminders.config import Settings
 from reminders.web.app import create_app
-from tests.conftest import IN_CI, free_port
 from tests.harness import Clinic, row
 from tests.web.conftest import NOW, PASSWORD, Clock
+from tests.web.live import serving
 
 # e2e: the suite's marker for tests that start real processes and servers.
 pytestmark = [
@@ -30,31 +26,7 @@ pytestmark = [
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    binary = shutil.which("chromium")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("the browser tests need Debian's chromium in CI (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        # launch() gives every run a fresh temporary profile (user-data dir) of its own.
-        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -92,24 +64,8 @@ def busy_clinic(clinic: Clinic) -> Clinic:
 
 @pytest.fixture
 def server(web_settings: Settings, busy_clinic: Clinic, clock: Clock, staff: str) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_app(web_settings, clock=clock),
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_settings, clock=clock)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,74 +5,30 @@ the security headers reach the browser and are obeyed (the console cannot be fra
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from reminders.config import Settings
 from reminders.web.app import create_app
 from reminders.web.security_headers import CONTENT_SECURITY_POLICY
-from tests.conftest import IN_CI, free_port
 from tests.harness import Clinic
 from tests.web.conftest import PASSWORD, Clock
+from tests.web.live import serving
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    binary = shutil.which("chromium")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("the browser tests need Debian's chromium in CI (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def server(
     web_settings: Settings, clinic: Clinic, clock: Clock, staff: str, admin: str
 ) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_app(web_settings, clock=clock),
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_settings, clock=clock)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from reminders.feedback.replies import receive
 from tests.harness import Clinic, row
 from tests.web.conftest import NOW, Clock
 from tests.web.test_browser import (  # noqa: F401 (fixtures)
-    browser,
     busy_clinic,
     server,
     sign_in,
@@ -32,7 +31,7 @@ PAGES = ["/", "/day", "/patients", "/patients/P1", "/messages", "/attention", "/
 
 
 @pytest.fixture
-def desk(browser: Browser) -> Iterator[Page]:  # noqa: F811
+def desk(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESK)
     yield context.new_page()
     context.close()
@@ -191,7 +190,7 @@ def test_a_refused_resend_is_in_view_next_to_the_row_clicked(
 
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_fits_a_390_px_phone_without_sideways_scrolling(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     server: str,  # noqa: F811
     front_desk: Clinic,
     path: str,

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from reminders.config import Settings
 from reminders.web.app import create_app
-from tests.conftest import free_port
 from tests.harness import Clinic
 from tests.web.conftest import Clock
-from tests.web.test_browser import browser  # noqa: F401  (the shared chromium fixture)
+from tests.web.live import serving
 from tests.web.test_self_service_pages import requests_of, session_row, token_for
 
 pytestmark = [
@@ -28,28 +24,12 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 @pytest.fixture
 def server(web_settings: Settings, clinic: Clinic, clock: Clock) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_app(web_settings, clock=clock),
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_settings, clock=clock)) as url:
+        yield url
 
 
 @pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:  # noqa: F811
+def phone(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, java_script_enabled=False, is_mobile=True)
     yield context.new_page()
     context.close()
