@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -68,6 +69,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def patients_due_tomorrow(count: int) -> list[dict[str, Any]]:
+    """One session each, 23 hours from now: every reminder rule is due at once."""
+    soon = datetime.now(UTC) + timedelta(hours=23)
+    return [
+        row(
+            patient_id=f"P{i}",
+            phone=f"+1403555{i:04d}",
+            email=f"pat{i}@example.com",
+            series_id=f"S{i}",
+            session_id=f"S{i}-1",
+            starts_at=soon.isoformat(),
+        )
+        for i in range(count)
+    ]
+
+
 def test_import_then_beat_and_worker_deliver_each_message_once(
     database_url: str,
     broker: str,
@@ -83,18 +100,7 @@ def test_import_then_beat_and_worker_deliver_each_message_once(
         "REMINDERS_QUIET_HOURS__START": "00:00",
         "REMINDERS_QUIET_HOURS__END": "00:00",
     }
-    soon = datetime.now(UTC) + timedelta(hours=23)
-    rows = [
-        row(
-            patient_id=f"P{i}",
-            phone=f"+1403555{i:04d}",
-            email=f"pat{i}@example.com",
-            series_id=f"S{i}",
-            session_id=f"S{i}-1",
-            starts_at=soon.isoformat(),
-        )
-        for i in range(5)
-    ]
+    rows = patients_due_tomorrow(5)
     schedule = write_csv(tmp_path / "schedule.csv", rows)
     imported = cli(env, ROOT, "import", str(schedule))
     assert imported.returncode == 0, imported.stderr

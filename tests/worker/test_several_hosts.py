@@ -10,7 +10,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ import redis
 
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.twilio_api import FakeTwilio
-from tests.harness import row, write_csv
-from tests.scenarios.test_end_to_end import cli, start, stop, wait_for
+from tests.harness import write_csv
+from tests.scenarios.test_end_to_end import cli, patients_due_tomorrow, start, stop, wait_for
 from tests.sending.test_exactly_once import provider_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,18 +65,7 @@ def test_two_worker_hosts_and_one_beat_send_each_reminder_once_and_share_the_wor
         "REMINDERS_QUIET_HOURS__START": "00:00",
         "REMINDERS_QUIET_HOURS__END": "00:00",
     }
-    soon = datetime.now(UTC) + timedelta(hours=23)
-    rows = [
-        row(
-            patient_id=f"P{i}",
-            phone=f"+1403555{i:04d}",
-            email=f"pat{i}@example.com",
-            series_id=f"S{i}",
-            session_id=f"S{i}-1",
-            starts_at=soon.isoformat(),
-        )
-        for i in range(PATIENTS)
-    ]
+    rows = patients_due_tomorrow(PATIENTS)
     imported = cli(env, ROOT, "import", str(write_csv(tmp_path / "schedule.csv", rows)))
     assert imported.returncode == 0, imported.stderr
 
