@@ -112,12 +112,13 @@ def fresh_database(base: str) -> Iterator[str]:
 @contextmanager
 def worker(
     env: dict[str, str], concurrency: int, log: Path, app: str = "bench.app"
-) -> Iterator[None]:
-    """A Celery worker node (prefork, `concurrency` processes) for the length of the block."""
+) -> Iterator[int]:
+    """A Celery worker node (prefork, `concurrency` processes) for the length of the block;
+    the block gets its process group (see `cpu_seconds`)."""
     process = start_worker(env, concurrency, log, app)
     try:
         time.sleep(3)  # let the worker connect before the clock starts
-        yield
+        yield process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -150,6 +151,21 @@ def start_worker(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) used so far by the live processes of a process group: a
+    worker node's main process and its pool. Unlike wall-clock time it does not follow
+    what else the machine is doing, so it compares two runs on a loaded machine."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:  # field 5 of stat: the process group
+            ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15: utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check: Callable[[], int], total: int, seconds: float) -> float:

@@ -31,3 +31,9 @@ def channel_for(settings: Settings, channel: str) -> Channel:
     cls = _load(REGISTRY[backend_for(settings, channel)])
     instance: Channel = cls(settings)
     return instance
+
+
+def warm_up(settings: Settings) -> None:
+    """Import the configured channels' modules (and their clients' dependencies) now."""
+    for channel in ("sms", "email"):
+        _load(REGISTRY[backend_for(settings, channel)])

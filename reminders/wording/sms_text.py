@@ -62,7 +62,18 @@ def _septets(char: str) -> int | None:
 
 
 def encoding(text: str) -> Encoding:
-    return "GSM-7" if all(_septets(char) is not None for char in text) else "UCS-2"
+    return "GSM-7" if _gsm_septets(text) is not None else "UCS-2"
+
+
+def _gsm_septets(text: str) -> int | None:
+    """Septets the whole text takes in GSM-7, or None when a character is not in it. It
+    runs for every message sent: each distinct character is looked up once (the codec is
+    pure Python, `_septets` caches it), an escaped one counted twice."""
+    distinct = set(text)
+    septets = {char: _septets(char) for char in distinct}
+    if None in septets.values():
+        return None
+    return len(text) + sum(text.count(char) for char, n in septets.items() if n == 2)
 
 
 def _units(text: str, kind: Encoding) -> list[int]:
@@ -88,7 +99,10 @@ def length(text: str) -> int:
 
 def segments(text: str) -> int:
     """Segments the message is sent as; an empty message still costs one."""
-    kind = encoding(text)
+    septets = _gsm_septets(text)
+    if septets is not None and septets <= _LIMITS["GSM-7"][0]:
+        return 1
+    kind: Encoding = "GSM-7" if septets is not None else "UCS-2"
     units = _units(text, kind)
     single, per_part = _LIMITS[kind]
     if sum(units) <= single:

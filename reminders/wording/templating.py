@@ -181,6 +181,7 @@ def clinic_view(settings: Settings) -> ClinicView:
     )
 
 
+@lru_cache(maxsize=256)  # the clinic's own number, formatted for every message
 def display_phone(phone: str) -> str:
     """'+14032027272' -> '(403) 202-7272'; anything unparsable is shown as configured."""
     try:
@@ -201,11 +202,7 @@ def session_view(settings: Settings, session: Session, language: str, *, sms: bo
     """The session as a message shows it: in `language` and the clinic's zone; for SMS in
     the GSM-7 alphabet."""
     local = session.starts_at.astimezone(settings.clinic.zone)
-    date, time, weekday, when, day = _moment_texts(local, LOCALES[language])
-    if sms:
-        date, time, weekday, when, day = (
-            sms_text.gsm_safe(t) for t in (date, time, weekday, when, day)
-        )
+    date, time, weekday, when, day = _moment_texts(local, LOCALES[language], sms=sms)
     practitioner = practitioner_name(language, session.practitioner or "")
     return SessionView(
         date=date,
@@ -250,15 +247,29 @@ def with_practitioner(language: str, practitioner: str) -> str:
     return f"avec {name}"
 
 
-def _moment_texts(local: datetime, locale: str) -> tuple[str, str, str, str, str]:
-    """(date, time, weekday, date and time, date without the year) of an aware local datetime."""
+def _moment_texts(
+    local: datetime, locale: str, *, sms: bool = False
+) -> tuple[str, str, str, str, str]:
+    """(date, time, weekday, date and time, date without the year) of an aware local datetime;
+    for SMS in the GSM-7 alphabet."""
     # Kept per wall-clock time, zone and locale (an aware datetime compares by instant
     # alone): a clinic's sessions share their slots, and formatting is much of a render.
-    return _wall_clock_texts(local.replace(tzinfo=None), local.fold, str(local.tzinfo), locale)
+    naive = local.replace(tzinfo=None)
+    return _wall_clock_texts(naive, local.fold, str(local.tzinfo), locale, sms)
 
 
 @lru_cache(maxsize=4096)
 def _wall_clock_texts(
+    naive: datetime, fold: int, zone_name: str, locale: str, sms: bool
+) -> tuple[str, str, str, str, str]:
+    date, time, weekday, when, day = _formatted(naive, fold, zone_name, locale)
+    if not sms:
+        return date, time, weekday, when, day
+    safe = sms_text.gsm_safe
+    return safe(date), safe(time), safe(weekday), safe(when), safe(day)
+
+
+def _formatted(
     naive: datetime, fold: int, zone_name: str, locale: str
 ) -> tuple[str, str, str, str, str]:
     local = naive.replace(tzinfo=ZoneInfo(zone_name), fold=fold)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import after_setup_logger, worker_process_init, worker_ready
+from celery.signals import after_setup_logger, worker_init, worker_process_init, worker_ready
 
 from reminders import store
+from reminders.channels import warm_up as warm_channels
 from reminders.config import Settings, get_settings
 from reminders.ops import heartbeat
 
@@ -19,6 +20,19 @@ app = Celery("reminders")
 app.config_from_object("celeryconfig")
 
 import reminders.worker.tasks  # noqa: E402,F401  (registers the tasks with this app)
+
+
+@worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """Migrate and import the database driver and the channels once, in the main process
+    before the pool forks: each pool process (and each one started again after a crash)
+    would otherwise spend seconds of CPU on it before its first send."""
+    settings = get_settings()
+    try:
+        store.sessions(settings.database_url)
+        warm_channels(settings)
+    except Exception:  # the pool processes try again on first use, and say why
+        _log.warning("could not prepare the database or channels before forking", exc_info=True)
 
 
 @worker_process_init.connect
