@@ -12,14 +12,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DB
 
 from reminders.config import Settings
-from reminders.journal import record_many
+from reminders.journal import add_events, record_many
 from reminders.kinds import SESSION_REMINDER
-from reminders.models import Message, MessageEvent, MessageStatus
+from reminders.models import Message, MessageStatus
 
 # The lease a claim starts with when the caller names none (the settings' default).
 LEASE_SECONDS = 300.0
@@ -85,8 +85,8 @@ def start_attempts(
         .execution_options(synchronize_session=False)
     ).all()
     if taken:
-        db.execute(
-            insert(MessageEvent),
+        add_events(
+            db,
             [
                 {
                     "message_id": message_id,

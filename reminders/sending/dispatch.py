@@ -103,20 +103,33 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
     to be planned again, never `unknown`. A live worker keeps the leases of its rows fresh.
     """
     report = Report()
-    with store.transaction(settings.database_url) as db:
-        ready = prepare(db, settings, list(ids), now, report)
-    if not ready:
+    claimed = list(ids)
+    if not claimed:
         return report
+    # The first few are prepared alone and their calls started before the rest is prepared:
+    # a process switching batches leaves its sender's rate idle for the render of a few
+    # rows, not of the whole batch (each more transaction costs, so only two).
+    first, rest = claimed[:PREPARE_FIRST], claimed[PREPARE_FIRST:]
+    chunks = deque(chunk for chunk in (first, rest) if chunk)
     clock = Clock(now)
+    ready: list[int] = []
     with (
-        Holding(settings, [o.message_id for o in ready], clock) as holding,
+        Holding(settings, claimed, clock) as holding,
         _Senders(settings) as senders,
         sending_threads(settings.send_concurrency) as threads,
-        Calls(senders.deliver, min(len(ready), settings.send_concurrency), threads) as calls,
+        Calls(senders.deliver, settings.send_concurrency, threads) as calls,
     ):
-        waiting = deque(ready)
+        waiting: deque[Outgoing] = deque()
         finished: list[Call] = []
-        while waiting or calls.in_flight or finished:
+        while chunks or waiting or calls.in_flight or finished:
+            if chunks and len(waiting) < calls.free:
+                chunk = chunks.popleft()
+                with store.transaction(settings.database_url) as db:
+                    prepared = prepare(db, settings, chunk, now, report)
+                waiting.extend(prepared)
+                ready += [outgoing.message_id for outgoing in prepared]
+                for message_id in set(chunk) - {o.message_id for o in prepared}:
+                    holding.release(message_id)  # settled at send time: nothing to hold
             paced = senders.pace_next(waiting, calls.free)
             for outgoing in paced.unavailable:
                 report.outcomes[_not_attempted(settings, outgoing.message_id, now)] += 1
@@ -125,10 +138,16 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
             _record_and_start(
                 settings, senders, calls, finished, paced.ready, clock, holding, report, now
             )
-            finished = calls.finished(timeout=paced.wait) if waiting or calls.in_flight else []
+            room = bool(chunks) and len(waiting) < calls.free  # for the next chunk, at once
+            busy = waiting or calls.in_flight
+            finished = calls.finished(timeout=0 if room else paced.wait) if busy else []
     if report.outcomes[MessageStatus.FAILED]:
-        report.add(_send_fallbacks(settings, [o.message_id for o in ready], now))
+        report.add(_send_fallbacks(settings, ready, now))
     return report
+
+
+# Rows rendered and started before the rest of a batch is prepared (see send_claimed).
+PREPARE_FIRST = 20
 
 
 def _send_fallbacks(settings: Settings, sms_ids: list[int], now: datetime) -> Report:
@@ -415,10 +434,12 @@ def _front_run(waiting: deque[Outgoing], most: int) -> list[Outgoing]:
 
 # What composing a message reads: its session, the series with all its sessions (where the
 # series stands) and the patient. Built once: building loader options is not free per batch.
+# Joined in the one query up to the patient (each message has one of each); the series'
+# sessions are a collection, loaded in a second.
 _WHAT_A_RENDER_READS = (
-    selectinload(Message.session)
-    .selectinload(Session.series)
-    .options(joinedload(Series.patient), selectinload(Series.sessions))
+    joinedload(Message.session, innerjoin=True)
+    .joinedload(Session.series, innerjoin=True)
+    .options(joinedload(Series.patient, innerjoin=True), selectinload(Series.sessions))
 )
 
 
