@@ -1,6 +1,7 @@
 """Scan: one dispatch claim with 1,000 due among 10,000 and among 1,000,000 sessions.
 
     .venv/bin/python bench/scan.py [--big 1000000] [--databases postgres,sqlite] [--rss]
+        [--history] [--drift-only] [--keep] [--schema bench_scan]
 
 Each session has 3 messages (an email and two SMS reminders); 1,000 are due now, the rest
 over the coming year; one SMS in 300 went out two days ago, and a tenth of those have no
@@ -11,8 +12,16 @@ at most 1.5. On PostgreSQL the queries the console and the reconciler run every 
 timed on the big store too, each with its plan. `--rss`: the worker and beat (`reminders
 run`) for a minute on the big store, their peak RSS.
 
-The big store is seeded once (PostgreSQL `generate_series` in schema `bench_scan`, SQLite
-`executemany` in big transactions) and dropped at the end unless `--keep`.
+`--history`: the drift list (the call list) also on PostgreSQL stores of `--small` and
+`--big` sessions with history (at 1M: 800,000 completed, half the series complete, 2 in
+1,000 drifting after a no-show or overdue with nothing booked after), the time of its
+candidates query alone and that query's plan beside it. On the bench store nothing is
+completed yet, so only the store with history shows what the list costs as it grows.
+`--drift-only`: the drift list alone (PostgreSQL), on each store, with its plan.
+
+The big store is seeded once (PostgreSQL `generate_series` in schema `bench_scan_<n>`, or
+`<--schema>_<n>`, `<--schema>_history_<n>`; SQLite `executemany` in big transactions) and
+dropped at the end unless `--keep`.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from reminders import store
 from reminders.config import Settings
 from reminders.feedback import reconcile
 from reminders.sending.claims import claim_due
-from reminders.staff import attention
+from reminders.staff import attention, drift
 from reminders.web import health
 
 NOW = datetime(2026, 12, 1, 16, tzinfo=UTC)
@@ -98,6 +107,10 @@ def seed_postgres(engine: Engine, sessions: int) -> None:
                  AS r(k, rule, channel, lead)
             CROSS JOIN LATERAL (SELECT (s.id - 1) * {PER_SESSION} + r.k + 1 AS m) AS ids""",
     ]
+    _run_seed(engine, statements)
+
+
+def _run_seed(engine: Engine, statements: list[str]) -> None:
     with engine.begin() as connection:
         for statement in statements:
             connection.execute(text(statement))
@@ -110,6 +123,81 @@ def seed_postgres(engine: Engine, sessions: int) -> None:
             )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
+
+
+# The store with history: 5 sessions a series. Even series are complete (5 of 5 completed
+# over the past year); odd ones are in progress (3 completed, the last 4 to 7 days ago, two
+# booked ahead). Two in 1,000 series drift: one kind missed its 4th session two days ago
+# and cancelled the 5th, the other completed its 3rd 78 days ago and cancelled the rest.
+# One in 1,000 missed a session and booked again, one in 1,000 is paused with nothing
+# booked: neither is drifting. 800,000 completed sessions at 1M.
+HISTORY_KIND = """CASE WHEN {s} % 2 = 0 THEN 'complete' WHEN {s} % 1000 = 1 THEN 'missed'
+    WHEN {s} % 1000 = 501 THEN 'overdue' WHEN {s} % 1000 = 3 THEN 'rebooked'
+    WHEN {s} % 1000 = 7 THEN 'paused' ELSE 'ongoing' END"""
+
+
+def seed_postgres_history(engine: Engine, sessions: int) -> None:
+    patients = sessions // SESSIONS_PER_SERIES
+    now = _naive(NOW)
+    series_kind = HISTORY_KIND.format(s="g")
+    session_kind = HISTORY_KIND.format(s="((g - 1) / 5 + 1)")
+    statements = [
+        f"""INSERT INTO patients (id, external_id, first_name, last_name, phone, email, language,
+            sms_opt_out, email_opt_out, followup_email_opt_out)
+            SELECT g, 'P' || g, 'Avery', 'Nguyen', '+1403' || lpad(g::text, 7, '0'),
+                   'p' || g || '@example.com', 'en', false, false, false
+            FROM generate_series(1, {patients}) g""",
+        f"""INSERT INTO series (id, external_id, patient_id, treatment, planned_sessions, paused)
+            SELECT g, 'SER' || g, g, 'prolotherapy',
+                   CASE WHEN {series_kind} = 'complete' THEN 5 ELSE 6 END,
+                   {series_kind} = 'paused'
+            FROM generate_series(1, {patients}) g""",
+        f"""INSERT INTO sessions (id, external_id, series_id, number, starts_at, duration_minutes,
+            practitioner, location, status, status_changed_at)
+            SELECT g, 'S' || g, x.s, x.n,
+                   CASE WHEN x.kind = 'complete'
+                            THEN timestamp '{now}' - interval '400 days'
+                                 + (x.s % 300 + x.n * 14) * interval '1 day'
+                        WHEN x.kind IN ('overdue', 'paused')
+                            THEN timestamp '{now}' - interval '120 days'
+                                 + x.n * interval '14 days'
+                                 + CASE WHEN x.n > 3 THEN interval '140 days'
+                                        ELSE interval '0 days' END
+                        WHEN x.kind IN ('missed', 'rebooked') AND x.n = 4
+                            THEN timestamp '{now}' - interval '2 days'
+                        ELSE timestamp '{now}' + ((x.n - 3) * 14 - 7) * interval '1 day'
+                             + (x.s % 4320) * interval '1 minute'
+                   END,
+                   30, 'Dr. Chen', 'Room 2',
+                   CASE WHEN x.kind = 'complete' OR x.n <= 3 THEN 'completed'
+                        WHEN x.kind IN ('missed', 'rebooked') AND x.n = 4 THEN 'no_show'
+                        WHEN x.kind IN ('missed', 'overdue', 'paused') THEN 'cancelled'
+                        ELSE 'booked' END,
+                   timestamp '{now}' - interval '1 day'
+            FROM generate_series(1, {sessions}) g
+            CROSS JOIN LATERAL (SELECT (g - 1) / 5 + 1 AS s, (g - 1) % 5 + 1 AS n,
+                                       {session_kind} AS kind) AS x""",
+        # One reminder a session (sent for the past ones), and a follow-up after each
+        # completed or missed session of the series that drift: what the call list shows.
+        f"""INSERT INTO messages (id, session_id, kind, rule, channel, status, reason, planned_for,
+            due_at, expires_at, before_session, attempts, triggered_by, created_at, sent_at)
+            SELECT s.id, s.id, 'session_reminder', 'email-72h', 'email',
+                   CASE WHEN s.starts_at < timestamp '{now}' THEN 'sent' ELSE 'planned' END, '',
+                   s.starts_at, s.starts_at - interval '72 hours', s.starts_at, true, 0,
+                   'planner', timestamp '{now}' - interval '400 days',
+                   CASE WHEN s.starts_at < timestamp '{now}'
+                        THEN s.starts_at - interval '72 hours' END
+            FROM sessions s""",
+        f"""INSERT INTO messages (id, session_id, kind, rule, channel, status, reason, planned_for,
+            due_at, expires_at, before_session, attempts, triggered_by, created_at, sent_at)
+            SELECT {sessions} + s.id, s.id,
+                   CASE WHEN s.status = 'no_show' THEN 'missed_session' ELSE 'aftercare' END,
+                   NULL, 'email', 'sent', '', NULL, s.starts_at + interval '1 day', NULL,
+                   false, 1, 'planner', s.starts_at, s.starts_at + interval '1 day'
+            FROM sessions s JOIN series r ON r.id = s.series_id
+            WHERE s.status IN ('completed', 'no_show') AND r.id % 500 = 1""",
+    ]
+    _run_seed(engine, statements)
 
 
 def seed_sqlite(engine: Engine, sessions: int) -> None:
@@ -182,7 +270,11 @@ def seed_sqlite(engine: Engine, sessions: int) -> None:
 
 
 @contextmanager
-def big_store(kind: str, sessions: int, keep: bool, folder: Path) -> Iterator[str]:
+def big_store(
+    kind: str, sessions: int, keep: bool, folder: Path, schema: str = "bench_scan"
+) -> Iterator[str]:
+    """The store of `sessions` (seeded unless kept from a run before); `schema` names the
+    PostgreSQL one (the history store's name ends in `_history`)."""
     if kind == "sqlite":
         path = folder / f"scan-{sessions}.db"
         url = f"sqlite:///{path}"
@@ -196,7 +288,8 @@ def big_store(kind: str, sessions: int, keep: bool, folder: Path) -> Iterator[st
                 for leftover in folder.glob(f"{path.name}*"):
                     leftover.unlink()
         return
-    schema = f"bench_scan_{sessions}"
+    history = schema.endswith("_history")
+    schema = f"{schema}_{sessions}"
     admin = create_engine(POSTGRES)
     with admin.begin() as connection:
         exists = connection.scalar(
@@ -207,7 +300,7 @@ def big_store(kind: str, sessions: int, keep: bool, folder: Path) -> Iterator[st
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     try:
         if not exists:
-            _seed(url, sessions, seed_postgres)
+            _seed(url, sessions, seed_postgres_history if history else seed_postgres)
         else:
             store.sessions(url)  # migrations added since the seeding (an index) apply here
         yield url
@@ -364,6 +457,22 @@ def time_drift(url: str, seconds: float) -> str:
     return f"{float(took) * 1000:.0f} ms ({count} drifting)"
 
 
+def drift_candidates(url: str) -> tuple[float, int, list[str]]:
+    """The drift list's candidates query alone: median seconds of 5 after a first call, the
+    series it let through, and its plan (EXPLAIN ANALYZE)."""
+    settings = Settings(database_url=url)
+    times, through = [], 0
+    for _ in range(6):
+        started = time.perf_counter()
+        with store.transaction(url) as db:
+            through = len(db.scalars(drift.candidates_query(db, settings, NOW)).all())
+        times.append(time.perf_counter() - started)
+    with Caught(engine_of(url)) as caught, store.transaction(url) as db:
+        db.scalars(drift.candidates_query(db, settings, NOW)).all()
+    statement, params = caught.statements[-1]  # after the intervals it reads first
+    return statistics.median(times[1:]), through, explain(url, statement, params)
+
+
 def service_rss(url: str, seconds: float, folder: Path) -> dict[str, float]:
     """`reminders run` (worker and beat) on the store for a while: peak RSS per process, MB."""
     env = {
@@ -421,16 +530,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the seeded stores")
     parser.add_argument("--rss", action="store_true", help="worker and beat peak RSS (big store)")
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="PostgreSQL: the drift list on the store with history",
+    )
+    parser.add_argument(
+        "--drift-only", action="store_true", help="only the drift list (PostgreSQL), with its plan"
+    )
+    parser.add_argument("--schema", default="bench_scan", help="PostgreSQL schema prefix")
     parser.add_argument("--folder", default=tempfile.gettempdir() + "/bench-scan")
     args = parser.parse_args()
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for kind in args.databases.split(","):
+        if args.drift_only and kind != "postgres":
+            continue
         print(f"\n{kind}")
         results = {}
         for sessions in (args.small, args.big):
-            with big_store(kind, sessions, args.keep, folder) as url:
+            with big_store(kind, sessions, args.keep, folder, args.schema) as url:
+                if args.drift_only:
+                    show_drift(url, f"{sessions} sessions")
+                    continue
                 seconds, claimed, plan = time_claim(url, args.repeats)
                 results[sessions] = seconds
                 print(f"  {sessions} sessions: claimed {claimed} in {1000 * seconds:.1f} ms")
@@ -442,9 +566,21 @@ def main() -> None:
                 if kind == "postgres" and sessions == args.big and args.rss:
                     for name, mb in service_rss(url, 90, folder).items():
                         print(f"  peak RSS {mb:6.0f} MB  {name}")
-        small, big = results[args.small], results[args.big]
-        print(f"  claim: {args.small} sessions (baseline) {1000 * small:.1f} ms, ", end="")
-        print(f"{args.big} sessions {1000 * big:.1f} ms; ratio big/small {big / small:.2f}")
+        for sessions in (args.small, args.big) if kind == "postgres" and args.history else ():
+            with big_store(kind, sessions, args.keep, folder, f"{args.schema}_history") as url:
+                show_drift(url, f"{sessions} sessions with history")
+        if results:
+            small, big = results[args.small], results[args.big]
+            print(f"  claim: {args.small} sessions (baseline) {1000 * small:.1f} ms, ", end="")
+            print(f"{args.big} sessions {1000 * big:.1f} ms; ratio big/small {big / small:.2f}")
+
+
+def show_drift(url: str, store_name: str) -> None:
+    print(f"  {store_name}: drift list {time_drift(url, 120)}")
+    seconds, through, plan = drift_candidates(url)
+    print(f"    of which the candidates query {1000 * seconds:.0f} ms ({through} let through):")
+    for line in plan:
+        print(f"      {line}")
 
 
 if __name__ == "__main__":
