@@ -114,6 +114,7 @@ class Patient(Base):
 
 # Patients in name order, a page at a time (the console's patients list and search).
 Index("ix_patients_name", Patient.last_name, Patient.first_name, Patient.id)
+# PostgreSQL only, migration 0013: ix_patients_search, a pg_trgm index for the search's LIKEs.
 
 
 class Series(Base):
@@ -215,6 +216,13 @@ class Message(Base):
             "id",
             sqlite_where=text("status = 'sent' AND channel = 'sms'"),
             postgresql_where=text("status = 'sent' AND channel = 'sms'"),
+        ),
+        # Migration 0013: the message log's messages sent on the days staff chose.
+        Index(
+            "ix_messages_sent",
+            "sent_at",
+            sqlite_where=text("sent_at IS NOT NULL"),
+            postgresql_where=text("sent_at IS NOT NULL"),
         ),
     )
 
@@ -349,6 +357,15 @@ class Message(Base):
 # index is that order, so a page of the log reads 50 index entries, not every message.
 Index(
     "ix_messages_activity",
+    func.coalesce(
+        Message.provider_status_at, Message.sent_at, Message.attempted_at, Message.created_at
+    ).desc(),
+    Message.id.desc(),
+)
+# Migration 0013: the same order within one status (the log filtered by status).
+Index(
+    "ix_messages_status_activity",
+    Message.status,
     func.coalesce(
         Message.provider_status_at, Message.sent_at, Message.attempted_at, Message.created_at
     ).desc(),

@@ -31,10 +31,13 @@ def sessions_between(
     return db.scalars(query.limit(limit)).unique().all()
 
 
-def practitioners(db: DB) -> list[str]:
-    """Every practitioner named on a session, in name order."""
-    names = db.scalars(select(Session.practitioner).distinct().order_by(Session.practitioner))
-    return [name for name in names if name]
+def practitioners(db: DB, start: datetime, end: datetime, chosen: str = "") -> list[str]:
+    """The practitioners with a session from `start` to `end`, and the one `chosen`, in
+    name order: the days' own rows, found by their start, not every session ever booked
+    (a quarter of a second at a million sessions, on every view of the day)."""
+    query = select(Session.practitioner).where(Session.starts_at >= start, Session.starts_at < end)
+    names = set(db.scalars(query.distinct())) | {chosen}
+    return sorted(name for name in names if name)
 
 
 def confirmations(db: DB, session_ids: Sequence[int]) -> dict[int, datetime]:

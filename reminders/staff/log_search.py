@@ -5,7 +5,7 @@ for Needs attention."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
-from reminders.models import PROBLEMS, Message, Series, Session, UTCDateTime
+from reminders.models import PROBLEMS, Message, MessageStatus, Series, Session, UTCDateTime
+
+FEW_DAYS = timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,15 @@ class LogFilters:
         if self.kind:
             found.append(Message.kind == self.kind)
         if self.start or self.end:
-            # A message is "on" a day when it was due or sent then.
-            found.append(or_(self._within(Message.due_at), self._within(Message.sent_at)))
+            # A message is "on" a day when it was due or sent then. Naming every status lets
+            # the (status, due_at) index find the due ones instead of reading every message.
+            due = and_(Message.status.in_(list(MessageStatus)), self._within(Message.due_at))
+            found.append(or_(due, self._within(Message.sent_at)))
         return found
+
+    def few_days(self) -> bool:
+        """A range of at most a month: its rows are few enough to gather, then sort."""
+        return self.start is not None and self.end is not None and self.end - self.start <= FEW_DAYS
 
     def _within(self, column: Any) -> ColumnElement[bool]:
         bounds = []
@@ -112,15 +120,41 @@ def search_log(
     conditions = filters.conditions()
     capped = select(Message.id).where(*conditions).limit(COUNT_CAP).subquery()
     total = db.scalar(select(func.count()).select_from(capped)) or 0
-    query = _with_patient().where(*conditions)
-    if after is not None:
-        when = bindparam("after_at", after.at, type_=UTCDateTime())
-        below = tuple_(when, bindparam("after_id", after.id, type_=Integer()))
-        query = query.where(tuple_(activity(), Message.id) < below)
-    query = query.order_by(activity().desc(), Message.id.desc()).limit(size + 1)
-    found = list(db.scalars(query).unique())
+    if filters.few_days() and db.get_bind().dialect.name == "postgresql":
+        found = _days_page(db, conditions, size, after)
+    else:
+        query = _with_patient().where(*conditions, *_below(activity(), Message.id, after))
+        query = query.order_by(activity().desc(), Message.id.desc()).limit(size + 1)
+        found = list(db.scalars(query).unique())
     more = len(found) > size
     return found[:size], total, Cursor.of(found[size - 1]) if more else None
+
+
+def _below(at: Any, id: Any, after: Cursor | None) -> list[ColumnElement[bool]]:
+    if after is None:
+        return []
+    when = bindparam("after_at", after.at, type_=UTCDateTime())
+    return [tuple_(at, id) < tuple_(when, bindparam("after_id", after.id, type_=Integer()))]
+
+
+def _days_page(
+    db: DB, conditions: list[ColumnElement[bool]], size: int, after: Cursor | None
+) -> list[Message]:
+    # A few days' messages come from the due and sent indexes, then are sorted: a few ms for
+    # a day of 1,700 at 1M sessions. Left to choose, the planner walks the activity index
+    # and filters it, reading every message newer than the days chosen (3 s at 1M).
+    found = (
+        select(Message.id, activity().label("at"))
+        .where(*conditions)
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+    page = select(found.c.id).where(*_below(found.c.at, found.c.id, after))
+    page = page.order_by(found.c.at.desc(), found.c.id.desc()).limit(size + 1)
+    ids = list(db.scalars(page))
+    query = _with_patient().where(Message.id.in_(ids))
+    rows = {m.id: m for m in db.scalars(query).unique()}
+    return [rows[i] for i in ids]
 
 
 def problem_messages(db: DB, limit: int) -> list[Message]:

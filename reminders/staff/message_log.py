@@ -83,10 +83,15 @@ def messages(
         conditions.append(Message.due_at >= since)
     if until is not None:
         conditions.append(Message.due_at < until)
-    query = with_patient(select(Message)).where(*conditions).order_by(Message.id)
-    query = query.offset(offset).limit(limit)
+    # The page's ids first, then their rows: skipping `offset` rows on the ids alone reads
+    # the primary key's index, not every skipped message's session, series and patient.
+    page = select(Message.id)
+    if session_id is not None or patient_id is not None:
+        page = page.join(Message.session).join(Session.series).join(Series.patient)
+    page = page.where(*conditions).order_by(Message.id).offset(offset).limit(limit)
+    query = with_patient(select(Message)).where(Message.id.in_(page.scalar_subquery()))
     with store.transaction(settings.database_url) as db:
-        return [as_record(m) for m in db.scalars(query)]
+        return [as_record(m) for m in db.scalars(query.order_by(Message.id))]
 
 
 def preview(settings: Settings, now: datetime, days: float) -> list[dict[str, Any]]:

@@ -41,10 +41,31 @@ def find_patients(
 ) -> tuple[list[Patient], bool]:
     """Patients matching `text` in name order, from `offset`; and whether there are more.
     An empty text lists every patient."""
-    query = select(Patient)
     text = text.strip()
+    order = (Patient.last_name, Patient.first_name, Patient.id)
+    if text and db.get_bind().dialect.name == "postgresql":
+        return _found_by_trigrams(db, _matches(text, region), offset, limit)
+    query = select(Patient).order_by(*order)
     if text:
         query = query.where(_matches(text, region))
-    query = query.order_by(Patient.last_name, Patient.first_name, Patient.id)
     found = list(db.scalars(query.offset(offset).limit(limit + 1)))
     return found[:limit], len(found) > limit
+
+
+def _found_by_trigrams(
+    db: DB, matches: ColumnElement[bool], offset: int, limit: int
+) -> tuple[list[Patient], bool]:
+    # Every match first, by the trigram index (migration 0013), then sorted: a few ms for
+    # 14,000 of 200,000. Left to choose, the planner walks the name index and filters it,
+    # and a rare name, or a phone number, then reads every patient (a second at 1M sessions).
+    found = (
+        select(Patient.id, Patient.last_name, Patient.first_name)
+        .where(matches)
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+    page = select(found.c.id).order_by(found.c.last_name, found.c.first_name, found.c.id)
+    ids = list(db.scalars(page.offset(offset).limit(limit + 1)))
+    query = select(Patient).where(Patient.id.in_(ids[:limit]))
+    patients = list(db.scalars(query.order_by(Patient.last_name, Patient.first_name, Patient.id)))
+    return patients, len(ids) > limit

@@ -88,3 +88,12 @@ def test_phones_show_nationally_at_home_and_internationally_from_abroad() -> Non
 
 def test_fewer_than_four_digits_are_not_a_phone_number() -> None:
     assert typed_digits("P12", "CA") == []
+
+
+def test_matches_come_a_page_at_a_time_in_name_order(clinic: Clinic, settings: Settings) -> None:
+    with store.transaction(settings.database_url) as db:
+        first, more = find_patients(db, "nguyen", "CA", limit=1)
+        second, after = find_patients(db, "nguyen", "CA", offset=1, limit=1)
+
+    assert [p.external_id for p in first + second] == ["P1", "P2"]
+    assert more and not after

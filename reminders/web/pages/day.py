@@ -46,7 +46,7 @@ def day_page(request: Request, user: Staff, day: str = "", practitioner: str = "
         found = found[:MAX_SESSIONS]
         confirmed = confirmations(db, [s.id for s in found])
         rows = [_day_row(settings, s, confirmed.get(s.id), now) for s in found]
-        names = practitioners(db)
+        names = practitioners(db, start, end, practitioner)
     return show(
         request,
         "day.html",

@@ -38,7 +38,7 @@ def sessions_page(
     with store.transaction(settings.database_url) as db:
         found = sessions_between(db, start, end, practitioner, limit=MAX_SESSIONS + 1)
         rows = [session_row(settings, s, now) for s in found[:MAX_SESSIONS]]
-        names = practitioners(db)
+        names = practitioners(db, start, end, practitioner)
     return show(
         request,
         "sessions.html",
