@@ -170,7 +170,7 @@ class _Writer:
                 changed.append({"id": old.id, **change})
             self.replan.add(self.patients[row.patient_id])
         if fresh:
-            self.db.execute(insert(Session), fresh)
+            self.db.connection().execute(insert(Session), fresh)
             self.summary.created["sessions"] += len(fresh)
         self._update(Session, changed, "sessions")
 
@@ -183,8 +183,11 @@ class _Writer:
     ) -> None:
         if not rows:
             return
-        made = self.db.execute(insert(model).returning(model.id, model.external_id), rows)
-        ids.update({external_id: id_ for id_, external_id in made})
+        # The driver's executemany, then the new ids by external id: RETURNING would make
+        # statements of a thousand rows each, which psycopg parses anew every time.
+        self.db.connection().execute(insert(model), rows)
+        made = _stored(self.db, model, [r["external_id"] for r in rows])
+        ids.update({external_id: row.id for external_id, row in made.items()})
         self.summary.created[what] += len(rows)
 
     def _update(
@@ -196,7 +199,8 @@ class _Writer:
     def _external_ids(self, model: type[Patient] | type[Series], ids: set[int]) -> dict[int, str]:
         if not ids:
             return {}
-        found = self.db.execute(select(model.id, model.external_id).where(model.id.in_(ids)))
+        query = select(model.id, model.external_id).where(model.id.in_(ids))
+        found = self.db.connection().execute(query)
         return {id_: external_id for id_, external_id in found}
 
     def _problem(self, row: ScheduleRow, text: str) -> None:
@@ -317,7 +321,8 @@ def _stored(
         return {}
     fields = [getattr(model, c) if isinstance(c, str) else c for c in columns]
     query = select(model.id, model.external_id, *fields).where(model.external_id.in_(external_ids))
-    return {row.external_id: row for row in db.execute(query)}
+    # Plain rows from the connection: the ORM's result machinery would cost more than the query.
+    return {row.external_id: row for row in db.connection().execute(query)}
 
 
 def _patient_values(row: ScheduleRow) -> dict[str, Any]:

@@ -274,7 +274,7 @@ def _survey(path: Path) -> tuple[list[str], int]:
         if reader.fieldnames is None:
             raise ScheduleError([_file_problem("is empty")])
         columns = [_column_name(name) for name in reader.fieldnames]
-        return columns, sum(1 for _ in reader)
+        return columns, sum(1 for record in reader.reader if record)  # as DictReader counts
 
 
 def _items(path: Path) -> Iterator[object]:
@@ -284,8 +284,22 @@ def _items(path: Path) -> Iterator[object]:
             return
         reader = _csv_reader(handle)
         if reader.fieldnames is not None:
-            reader.fieldnames = [_column_name(name) for name in reader.fieldnames]
-            yield from reader
+            yield from _csv_items(reader.reader, [_column_name(n) for n in reader.fieldnames])
+
+
+def _csv_items(records: Iterator[list[str]], columns: list[str]) -> Iterator[dict[str | None, Any]]:
+    """What csv.DictReader yields (values beyond the header under None, missing ones None),
+    without its per-row method calls: on a big file they cost more than reading the cells."""
+    width = len(columns)
+    for record in records:
+        if not record:
+            continue
+        item: dict[str | None, Any] = dict(zip(columns, record, strict=False))
+        if len(record) > width:
+            item[None] = record[width:]
+        elif len(record) < width:
+            item.update(dict.fromkeys(columns[len(record) :]))
+        yield item
 
 
 @contextmanager
@@ -404,7 +418,8 @@ def _clean(
     problems: list[Problem] = []
     for column, parse in parsers.items():
         try:
-            text = _cell_text(item.get(column))
+            value = item.get(column)
+            text = value.strip() if type(value) is str else _cell_text(value)
             if text:
                 values[column] = parse(text)
             elif column in REQUIRED:
@@ -460,16 +475,23 @@ def _parsers(zone: ZoneInfo) -> dict[str, Callable[[str], Any]]:
         "email_opt_out": _flag,
         "series_id": _text_up_to(100),
         "treatment": _text_up_to(200),
-        "planned_sessions": _whole_number(1, MAX_PLANNED_SESSIONS),
-        "target_interval_days": _whole_number(1, MAX_INTERVAL_DAYS),
+        "planned_sessions": _remembered(_whole_number(1, MAX_PLANNED_SESSIONS)),
+        "target_interval_days": _remembered(_whole_number(1, MAX_INTERVAL_DAYS)),
         "session_id": _text_up_to(100),
-        "session_number": _whole_number(1, MAX_PLANNED_SESSIONS),
-        "starts_at": _starts_at(zone),
-        "duration_minutes": _whole_number(1, MAX_DURATION_MINUTES),
+        "session_number": _remembered(_whole_number(1, MAX_PLANNED_SESSIONS)),
+        "starts_at": _remembered(_starts_at(zone)),
+        "duration_minutes": _remembered(_whole_number(1, MAX_DURATION_MINUTES)),
         "practitioner": _text_up_to(200),
         "location": _text_up_to(200),
         "status": _status,
     }
+
+
+def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` with its results kept: a clinic's files repeat the same few numbers and
+    start times on many rows. A bad value raises again on each row that has it, so every
+    problem is still reported where it is."""
+    return lru_cache(maxsize=4096)(parse)
 
 
 def _text_up_to(limit: int) -> Callable[[str], str]:

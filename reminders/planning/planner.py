@@ -12,18 +12,28 @@ policy is due yet, a change notice (rule `changed-<channel>`) tells the patient 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, literal, select
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from reminders.config import CHANNELS, ChannelName, ReminderRule, Settings
-from reminders.journal import record, record_many
+from reminders.journal import record
 from reminders.kinds import FOLLOW_UPS
-from reminders.models import UPCOMING, Message, MessageStatus, Patient, Series, Session
+from reminders.models import (
+    UPCOMING,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    Patient,
+    Series,
+    Session,
+    UTCDateTime,
+)
 from reminders.planning.followups import plan_followups
 from reminders.planning.quiet_hours import sms_due, wall_clock_shift
 
@@ -150,15 +160,29 @@ def plan_session(db: DB, settings: Settings, session: Session, now: datetime) ->
     return changed
 
 
-def _wanted(settings: Settings, session: Session) -> tuple[list[Plan], dict[str, str]]:
-    """The rows the policy wants for the session's start, and why the other rules want none."""
+# A rule's plan for each start time already worked out, by the rule's place in the policy.
+DueTimes = dict[tuple[int, datetime], Plan]
+
+
+def _wanted(
+    settings: Settings, session: Session, known: DueTimes | None = None
+) -> tuple[list[Plan], dict[str, str]]:
+    """The rows the policy wants for the session's start, and why the other rules want none.
+
+    `known` keeps the plans across the sessions of one pass: a clinic's sessions share a
+    few start times, and working out quiet hours on the clinic's clock is the slow part."""
     patient = session.series.patient
     wanted: list[Plan] = []
     withdrawn: dict[str, str] = {}
-    for rule in settings.rules:
+    known = {} if known is None else known
+    for position, rule in enumerate(settings.rules):
         reason = why_not(session, patient, rule)
         if reason is None:
-            wanted.append(due_for(settings, rule, session.starts_at))
+            key = (position, session.starts_at)
+            plan = known.get(key)
+            if plan is None:
+                plan = known[key] = due_for(settings, rule, session.starts_at)
+            wanted.append(plan)
         else:
             withdrawn[rule.name] = reason
     return wanted, withdrawn
@@ -287,6 +311,7 @@ def replan_patients(db: DB, settings: Settings, patients: Iterable[Patient], now
     """
     changed = 0
     first_plans: list[tuple[Session, Plan]] = []
+    known: DueTimes = {}
     with db.no_autoflush:
         sessions = _patients_sessions(db, patients)
         for session in sessions:
@@ -295,7 +320,8 @@ def replan_patients(db: DB, settings: Settings, patients: Iterable[Patient], now
             else:
                 # Nothing planned yet: plan_session would only insert what the policy
                 # wants, which a big import does far faster in bulk.
-                first_plans += [(session, plan) for plan in _wanted(settings, session)[0]]
+                wanted = _wanted(settings, session, known)[0]
+                first_plans += [(session, plan) for plan in wanted]
         changed += _insert_first_plans(db, first_plans, now)
         for series in {session.series.id: session.series for session in sessions}.values():
             changed += plan_followups(db, settings, series, now)
@@ -329,15 +355,34 @@ def _insert_first_plans(db: DB, plans: list[tuple[Session, Plan]], now: datetime
         }
         for session, plan in plans
     ]
-    table = Message.metadata.tables[Message.__tablename__]
-    query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = db.connection().execute(query, rows).scalars().all()
-    by_reason: dict[str, list[int]] = {}
-    for row, message_id in zip(rows, ids, strict=True):
-        by_reason.setdefault(row["reason"], []).append(message_id)
-    for reason, same in by_reason.items():
-        record_many(db, same, MessageStatus.PLANNED, reason, now)
+    # No RETURNING: the driver's executemany sends one short statement for every row,
+    # where RETURNING makes statements of a thousand rows each that psycopg parses anew.
+    db.connection().execute(insert(Message.metadata.tables[Message.__tablename__]), rows)
+    sessions = sorted({session.id for session, _ in plans})
+    for start in range(0, len(sessions), CHUNK):
+        _record_planned(db, sessions[start : start + CHUNK], now)
     return len(rows)
+
+
+def _record_planned(db: DB, session_ids: Sequence[int], now: datetime) -> None:
+    """The event `record_many` writes for each row just planned for these sessions, its
+    reason copied from the row in the store.
+
+    Every other message was written with its first event in the same transaction, so the
+    rows without an event are the ones just inserted (others' uncommitted rows are unseen).
+    """
+    table = MessageEvent.metadata.tables[MessageEvent.__tablename__]
+    messages = Message.metadata.tables[Message.__tablename__]
+    recorded = select(table.c.id).where(table.c.message_id == messages.c.id).exists()
+    made = select(
+        messages.c.id,
+        literal(now, UTCDateTime()),
+        literal(MessageStatus.PLANNED.value),
+        messages.c.reason,
+        literal("system"),
+    ).where(messages.c.session_id.in_(session_ids), ~recorded)
+    columns = ["message_id", "at", "status", "reason", "actor"]
+    db.connection().execute(insert(table).from_select(columns, made))
 
 
 def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
@@ -350,11 +395,23 @@ def _patients_sessions(db: DB, patients: Iterable[Patient]) -> list[Session]:
                 select(Session)
                 .join(Series)
                 .where(Series.patient_id.in_(ids[start : start + CHUNK]))
-                .options(
-                    selectinload(Session.messages),
-                    selectinload(Session.series).selectinload(Series.sessions),
-                )
+                .options(selectinload(Session.messages), contains_eager(Session.series))
                 .order_by(Session.id)
             )
         )
+    _fill_series_sessions(sessions)
     return sessions
+
+
+def _fill_series_sessions(sessions: list[Session]) -> None:
+    """Every series' `sessions`, from the rows just loaded (all of each series' sessions):
+    loading them again for the series would build each object twice. As a loader would,
+    a collection already loaded is left as it is."""
+    by_series: dict[int, list[Session]] = {}
+    for session in sessions:
+        by_series.setdefault(session.series_id, []).append(session)
+    for session in sessions:
+        series = session.series
+        if "sessions" not in inspect(series).dict:
+            members = sorted(by_series[series.id], key=lambda s: (s.number, s.id))
+            set_committed_value(series, "sessions", members)

@@ -203,3 +203,20 @@ def test_the_import_reports_every_stage_it_goes_through(clinic: Clinic) -> None:
 
     assert seen[-1] == ("planning", 1, 1)
     assert ("rows", 3, 3) in seen
+
+
+def test_a_first_import_gives_each_planned_message_its_planned_event(clinic: Clinic) -> None:
+    import_path(clinic, series_of(3), BOOKED)
+
+    with store.transaction(clinic.settings.database_url) as db:
+        trail = db.execute(
+            select(Message.id, Message.reason, MessageEvent.status, MessageEvent.reason)
+            .join(MessageEvent)
+            .add_columns(MessageEvent.at, MessageEvent.actor)
+            .order_by(Message.id)
+        ).all()
+        messages = db.scalar(select(func.count()).select_from(Message))
+    assert messages == len({message_id for message_id, *_ in trail}) == len(trail) == 6
+    for _, message_reason, status, reason, at, actor in trail:
+        assert (status, reason, at, actor) == ("planned", message_reason, BOOKED, "system")
+        assert reason.startswith("rule ")

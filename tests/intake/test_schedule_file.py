@@ -524,6 +524,32 @@ def test_it_reports_every_problem_in_a_file_with_several_bad_rows(tmp_path: Path
     ]
 
 
+def test_it_reports_a_bad_value_on_every_row_that_repeats_it(tmp_path: Path) -> None:
+    # Parsed values are remembered across rows; a refusal must not be.
+    rows = [
+        session(phone="555", starts_at="2026-03-08T02:15"),
+        session(session_id="S2", session_number="2", phone="555", starts_at="2026-03-08T02:15"),
+    ]
+    spring = "'2026-03-08T02:15' does not exist in America/Edmonton (clocks spring forward)"
+    assert problems_in(write_csv(tmp_path, rows)) == [
+        "row 1: phone: '555' is not a valid phone number",
+        f"row 1: starts_at: {spring}",
+        "row 2: phone: '555' is not a valid phone number",
+        f"row 2: starts_at: {spring}",
+    ]
+
+
+def test_it_reads_the_cells_a_short_row_lacks_as_empty_and_skips_empty_lines(
+    tmp_path: Path,
+) -> None:
+    # As csv.DictReader does: an empty line is no row at all, so the next one is row 1.
+    path = tmp_path / "schedule.csv"
+    short = list(SESSION.values())[: list(SESSION).index("status")]
+    path.write_text(",".join(SESSION) + "\n\n" + ",".join(short) + "\n")
+    [row] = read_schedule(path, ZONE)
+    assert (row.row, row.status, row.location) == (1, "booked", "Main clinic")
+
+
 # Progress
 
 
