@@ -222,7 +222,8 @@ class Settings(BaseSettings):
     sms_segment_budget: int = 2
 
     dispatch_interval: float = 5.0
-    batch_size: int = 100
+    # Messages claimed and sent per task; unset: chosen by the send path (`claim_size`).
+    batch_size: int | None = Field(default=None, ge=1)
     # Provider calls in flight at once in one worker process: the wait is the provider's.
     send_concurrency: int = Field(default=48, ge=1, le=256)
     # ...of which email, each on an SMTP connection kept open: relays allow only a few.

@@ -8,6 +8,7 @@ task or a duplicated tick finds the row already moved and does nothing.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import random
@@ -83,7 +84,7 @@ def dispatch_due(settings: Settings, now: datetime, send: Sender | None = None) 
         collapse_catch_up(db, now)
     while True:
         with store.transaction(settings.database_url) as db:
-            ids = claim_due(db, now, settings.batch_size, settings.lease_seconds)
+            ids = claim_due(db, now, claim_size(settings), settings.lease_seconds)
         if not ids:
             return report
         report.claimed += len(ids)
@@ -108,9 +109,12 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
         return report
     # The first few are prepared alone and their calls started before the rest is prepared:
     # a process switching batches leaves its sender's rate idle for the render of a few
-    # rows, not of the whole batch (each more transaction costs, so only two).
+    # rows, not of the whole batch. The rest goes a chunk at a time, each while the calls
+    # before it are in flight (each transaction more costs, so chunks are not smaller).
     first, rest = claimed[:PREPARE_FIRST], claimed[PREPARE_FIRST:]
-    chunks = deque(chunk for chunk in (first, rest) if chunk)
+    chunks = deque(
+        [first] + [rest[i : i + PREPARE_CHUNK] for i in range(0, len(rest), PREPARE_CHUNK)]
+    )
     clock = Clock(now)
     ready: list[int] = []
     with (
@@ -146,8 +150,26 @@ def send_claimed(settings: Settings, ids: Iterable[int], now: datetime) -> Repor
     return report
 
 
-# Rows rendered and started before the rest of a batch is prepared (see send_claimed).
+# Rows rendered and started before the rest of a batch is prepared, then rows rendered
+# per transaction (see send_claimed).
 PREPARE_FIRST = 20
+PREPARE_CHUNK = 100
+# Messages per claim with no rate: 1,000 due make 10 tasks, enough for every pool process.
+BATCH_SIZE = 100
+# Under a rate, a batch holds this many seconds of it. Pool processes whose batches end
+# together leave the sender idle while their last calls return and their next batches are
+# prepared (8% of 100/s with batches of 100); and one process alone keeps rate x latency
+# calls in flight, so longer batches cost no parallelism.
+PACED_BATCH_SECONDS = 5.0
+
+
+def claim_size(settings: Settings) -> int:
+    """Messages per claim (and task): `batch_size` when set; else BATCH_SIZE, or more under
+    a rate (see above)."""
+    if settings.batch_size is not None:
+        return settings.batch_size
+    rate = max(settings.sms_rate_per_second, settings.email_rate_per_second)
+    return max(BATCH_SIZE, math.ceil(rate * PACED_BATCH_SECONDS))
 
 
 def _send_fallbacks(settings: Settings, sms_ids: list[int], now: datetime) -> Report:
