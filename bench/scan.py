@@ -71,15 +71,20 @@ DELIVERED = (
 )
 
 
+def _patients_sql(patients: int) -> str:
+    """One patient per series, both seedings."""
+    return f"""INSERT INTO patients (id, external_id, first_name, last_name, phone, email,
+        language, sms_opt_out, email_opt_out, followup_email_opt_out)
+        SELECT g, 'P' || g, 'Avery', 'Nguyen', '+1403' || lpad(g::text, 7, '0'),
+               'p' || g || '@example.com', 'en', false, false, false
+        FROM generate_series(1, {patients}) g"""
+
+
 def seed_postgres(engine: Engine, sessions: int) -> None:
     patients = sessions // SESSIONS_PER_SERIES
     now = _naive(NOW)
     statements = [
-        f"""INSERT INTO patients (id, external_id, first_name, last_name, phone, email, language,
-            sms_opt_out, email_opt_out, followup_email_opt_out)
-            SELECT g, 'P' || g, 'Avery', 'Nguyen', '+1403' || lpad(g::text, 7, '0'),
-                   'p' || g || '@example.com', 'en', false, false, false
-            FROM generate_series(1, {patients}) g""",
+        _patients_sql(patients),
         f"""INSERT INTO series (id, external_id, patient_id, treatment, planned_sessions, paused)
             SELECT g, 'SER' || g, g, 'prolotherapy', 6, false
             FROM generate_series(1, {patients}) g""",
@@ -142,11 +147,7 @@ def seed_postgres_history(engine: Engine, sessions: int) -> None:
     series_kind = HISTORY_KIND.format(s="g")
     session_kind = HISTORY_KIND.format(s="((g - 1) / 5 + 1)")
     statements = [
-        f"""INSERT INTO patients (id, external_id, first_name, last_name, phone, email, language,
-            sms_opt_out, email_opt_out, followup_email_opt_out)
-            SELECT g, 'P' || g, 'Avery', 'Nguyen', '+1403' || lpad(g::text, 7, '0'),
-                   'p' || g || '@example.com', 'en', false, false, false
-            FROM generate_series(1, {patients}) g""",
+        _patients_sql(patients),
         f"""INSERT INTO series (id, external_id, patient_id, treatment, planned_sessions, paused)
             SELECT g, 'SER' || g, g, 'prolotherapy',
                    CASE WHEN {series_kind} = 'complete' THEN 5 ELSE 6 END,
