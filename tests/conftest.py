@@ -122,8 +122,13 @@ def _redis_answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The machine's Redis when it answers, else a redis-server of our own on a free port."""
-    url = os.environ.get("REMINDERS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    """The machine's Redis when it answers, else a redis-server of our own on a free port.
+
+    Under pytest-xdist each worker process takes a database of its own (1, 2, ...): tests
+    empty theirs, and one worker's flush must not take another's queued tasks."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    database = int(worker[2:]) + 1 if worker.startswith("gw") else 0
+    url = os.environ.get("REMINDERS_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{database}")
     if _redis_answers(url):
         yield url
         return
@@ -150,7 +155,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{port}/{database}"
     deadline = time.monotonic() + 10
     while not _redis_answers(url):
         if time.monotonic() > deadline:

@@ -35,8 +35,10 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[str]:
-    """A Redis database of its own, empty, so no earlier run's tasks are waiting in it."""
-    url = redis_url.rsplit("/", 1)[0] + "/13"
+    """A Redis database of its own, empty, so no earlier run's tasks are waiting in it (8
+    past the tests' own: each pytest-xdist worker has one)."""
+    base, database = redis_url.rsplit("/", 1)
+    url = f"{base}/{int(database) + 8}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
