@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reminders import store
 from reminders.config import Settings
 from reminders.feedback import reconcile
+from reminders.planning import tallies
 from reminders.sending.claims import claim_due
 from reminders.staff import attention, drift
 from reminders.web import health
@@ -320,6 +321,11 @@ def _seed(url: str, sessions: int, seed: Callable[[Engine, int], None]) -> None:
     seed(engine, sessions)
     with engine.begin() as connection:
         connection.execute(text(DELIVERED))
+    with store.transaction(url) as db:
+        tallies.recount(db)  # what the importer keeps for the series it writes
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE series"))
     engine.dispose()
     print(f"  seeded {sessions} sessions in {time.perf_counter() - started:.0f} s")
 

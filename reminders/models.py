@@ -117,10 +117,19 @@ Index("ix_patients_name", Patient.last_name, Patient.first_name, Patient.id)
 # PostgreSQL only, migration 0013: ix_patients_search, a pg_trgm index for the search's LIKEs.
 
 
+# Not paused, not complete by its tally, and begun (a session completed or missed).
+UNDER_WAY = text(
+    "NOT paused AND completed_sessions < planned_sessions"
+    " AND top_completed_number < planned_sessions"
+    " AND (last_completed_at IS NOT NULL OR last_no_show_at IS NOT NULL)"
+)
+
+
 class Series(Base):
     __tablename__ = "series"
     # Migration 0009: a patient's series without scanning them all.
     # Migration 0012: the intervals series set for themselves (the call list).
+    # Migration 0014: the series still under way that have begun (the call list).
     __table_args__ = (
         Index("ix_series_patient", "patient_id"),
         Index(
@@ -128,6 +137,12 @@ class Series(Base):
             "target_interval_days",
             sqlite_where=text("target_interval_days IS NOT NULL"),
             postgresql_where=text("target_interval_days IS NOT NULL"),
+        ),
+        Index(
+            "ix_series_under_way",
+            "last_completed_at",
+            sqlite_where=UNDER_WAY,
+            postgresql_where=UNDER_WAY,
         ),
     )
 
@@ -140,6 +155,12 @@ class Series(Base):
     target_interval_days: Mapped[int | None] = mapped_column(Integer)
     # Set by staff: no follow-ups while paused.
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The tally of its sessions the call list narrows by (planning/tallies.py keeps it; the
+    # standing itself is always derived from the sessions).
+    completed_sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    top_completed_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     patient: Mapped[Patient] = relationship(back_populates="series")
     sessions: Mapped[list[Session]] = relationship(

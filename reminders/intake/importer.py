@@ -29,6 +29,7 @@ from reminders.intake.schedule_file import (
     ScheduleRow,
 )
 from reminders.models import Base, Message, MessageEvent, Patient, Series, Session, SessionStatus
+from reminders.planning import tallies
 from reminders.planning.planner import replan_patients
 
 OPT_OUT_COLUMNS = ("sms_opt_out", "email_opt_out")
@@ -147,12 +148,13 @@ class _Writer:
         return stored
 
     def _sessions(self, rows: Sequence[ScheduleRow], stored: dict[str, Row[Any]]) -> None:
-        fresh, changed = [], []
+        fresh, changed, touched = [], [], set()
         for row in rows:
             values = _session_values(row)
             old = stored.get(row.session_id)
             if old is None:
                 series = self.series[row.series_id]
+                touched.add(series)
                 fresh.append(
                     {
                         "external_id": row.session_id,
@@ -168,11 +170,13 @@ class _Writer:
                 if change["status"] != old.status:
                     change["status_changed_at"] = self.now
                 changed.append({"id": old.id, **change})
+                touched.add(old.series_id)
             self.replan.add(self.patients[row.patient_id])
         if fresh:
             self.db.connection().execute(insert(Session), fresh)
             self.summary.created["sessions"] += len(fresh)
         self._update(Session, changed, "sessions")
+        tallies.recount(self.db, touched)
 
     def _insert(
         self,

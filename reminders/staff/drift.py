@@ -1,10 +1,11 @@
 """The call list: patients whose series is drifting (see planning/standing.py for the one
 definition): nothing booked, and overdue past the tolerance or a no-show since the day after.
 
-One query narrows a million sessions to the series that can be drifting (per series: how
-many are done, the last completed session, the last no-show; then nothing booked from
-today on); only those are loaded and `assess` decides, so the definition stays in
-standing.py. The query may let through a series that is not drifting, never the reverse.
+One query narrows a million sessions to the series that can be drifting (by each series'
+tally of its sessions: how many are done, the last completed session, the last no-show;
+then nothing booked from today on); only those are loaded and `assess` decides, so the
+definition stays in standing.py. The query may let through a series that is not drifting,
+never the reverse.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from reminders import store
 from reminders.config import Settings
 from reminders.kinds import FOLLOW_UPS
 from reminders.models import (
+    UNDER_WAY,
     UPCOMING,
     WENT_OUT,
     Message,
@@ -60,39 +62,30 @@ def drifting(settings: Settings, now: datetime) -> list[dict[str, Any]]:
 
 
 def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[int]]:
-    """Ids of the series that may be drifting: not paused, not complete, nothing booked
-    from the start of the clinic's day on (a booking earlier today is the patient in the
-    chair), and either a no-show since the last completed session before today, or a last
-    completed session more than the interval plus the tolerance ago.
+    """Ids of the series that may be drifting: under way (begun, not complete, not paused),
+    nothing booked from the start of the clinic's day on (a booking earlier today is the
+    patient in the chair), and either a no-show since the last completed session before
+    today, or a last completed session more than the interval plus the tolerance ago.
 
-    The grouping reads only completed and no-show sessions (`ix_sessions_status_series`,
-    index only); the series it leaves are then checked for a booking one by one."""
+    It reads each series' tally (planning/tallies.py) through `ix_series_under_way`; the
+    series it leaves are then checked for a booking one by one."""
     zone, followups = settings.clinic.zone, settings.followups
     today = _moment(datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC))
-    # One aggregate per status, each an ordered range of `ix_sessions_status_series`, so
-    # PostgreSQL groups as it reads instead of hashing every series.
-    completed = (
-        select(
-            Session.series_id.label("series_id"),
-            func.count().label("done"),
-            func.max(Session.number).label("top_number"),
-            func.max(Session.starts_at, type_=UTCDateTime()).label("last_completed"),
+    last_completed = Series.last_completed_at
+    # The last no-show up to now: the tally's, unless that one is ahead (a session marked
+    # missed before its time), then asked of the sessions for those few series.
+    past_no_show = (
+        select(func.max(Session.starts_at, type_=UTCDateTime()))
+        .where(
+            Session.status == SessionStatus.NO_SHOW,
+            Session.series_id == Series.id,
+            Session.starts_at <= now,
         )
-        .where(Session.status == SessionStatus.COMPLETED)
-        .group_by(Session.series_id)
-        .subquery()
+        .scalar_subquery()
     )
-    no_shows = (
-        select(
-            Session.series_id.label("series_id"),
-            func.max(Session.starts_at, type_=UTCDateTime()).label("last_no_show"),
-        )
-        .where(Session.status == SessionStatus.NO_SHOW, Session.starts_at <= now)
-        .group_by(Session.series_id)
-        .subquery()
+    last_no_show = case(
+        (Series.last_no_show_at > _moment(now), past_no_show), else_=Series.last_no_show_at
     )
-    done, top = func.coalesce(completed.c.done, 0), func.coalesce(completed.c.top_number, 0)
-    last_completed, last_no_show = completed.c.last_completed, no_shows.c.last_no_show
     missed = and_(
         last_no_show.is_not(None), or_(last_completed.is_(None), last_no_show > last_completed)
     )
@@ -104,8 +97,7 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
     )
     tolerance = timedelta(days=followups.tolerance_days)
     latest_due = {  # the last completed session must be before this for the series to be late
-        n: _moment(now - timedelta(days=n) - tolerance + CLOCK_SLACK)
-        for n in _interval_days(db, settings)
+        n: now - timedelta(days=n) - tolerance + CLOCK_SLACK for n in _interval_days(db, settings)
     }
     booked = (
         select(Session.id)
@@ -118,16 +110,16 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
     )
     return (
         select(Series.id)
-        .outerjoin(completed, completed.c.series_id == Series.id)
-        .outerjoin(no_shows, no_shows.c.series_id == Series.id)
         .where(
-            or_(last_completed.is_not(None), last_no_show.is_not(None)),
-            Series.paused.is_(False),
-            done < Series.planned_sessions,
-            top < Series.planned_sessions,
+            UNDER_WAY,
             or_(
                 and_(missed, last_no_show < today),
-                and_(not_(missed), last_completed < case(latest_due, value=days)),
+                and_(
+                    not_(missed),
+                    last_completed < _moment(max(latest_due.values())),  # a range of the index
+                    last_completed
+                    < case({n: _moment(due) for n, due in latest_due.items()}, value=days),
+                ),
             ),
             not_(booked),
         )

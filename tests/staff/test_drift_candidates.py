@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from reminders import store
 from reminders.config import FollowUps, Settings
 from reminders.models import Patient, Series, Session
+from reminders.planning import tallies
 from reminders.planning.standing import SeriesStatus, assess
 from reminders.staff.drift import candidates_query, drifting
 from tests.harness import local
@@ -65,6 +66,8 @@ def varied(database_url: str, tmp_path: Path) -> Settings:
                     )
                 )
             db.add(series)
+        db.flush()
+        tallies.recount(db)  # what the importer does for the series it writes
     return settings
 
 
