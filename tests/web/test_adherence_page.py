@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 
 from tests.harness import Clinic, local, row
-from tests.web.conftest import NOW
+from tests.web.conftest import NOW, Clock
 
 
 def history(clinic: Clinic) -> None:
@@ -67,3 +70,39 @@ def test_an_empty_clinic_says_there_is_nothing_to_count(as_staff: TestClient) ->
 
     assert "No wait has come due yet." in html
     assert "nothing to count yet" in html
+
+
+def test_the_page_shows_figures_counted_in_the_last_five_minutes_then_counts_again_behind_them(
+    as_staff: TestClient, clinic: Clinic, clock: Clock
+) -> None:
+    zone = clinic.settings.clinic.zone
+    history(clinic)
+    counted_at = NOW.astimezone(zone).strftime("%H:%M")
+    assert f"as of Thu 05 Mar 2026 {counted_at}" in as_staff.get("/adherence").text
+    # P4 comes back: a second completed session, so a second interval counted for Dr. Chen.
+    came_back = row(
+        patient_id="P4",
+        first_name="Sam",
+        series_id="S4",
+        session_id="S4-2",
+        session_number=2,
+        starts_at="2026-03-04T10:00",
+        practitioner="Dr. Chen",
+        treatment="PRP",
+        status="completed",
+    )
+    clinic.import_rows([came_back], NOW)
+
+    clock.now = NOW + timedelta(minutes=4)
+    html = as_staff.get("/adherence").text
+    assert f"as of Thu 05 Mar 2026 {counted_at}" in html
+    assert "(on target; 2 intervals)" in html  # the figures counted at 09:00
+
+    clock.now = NOW + timedelta(minutes=6)
+    assert f"as of Thu 05 Mar 2026 {counted_at}" in as_staff.get("/adherence").text
+    deadline = time.monotonic() + 30
+    while f"{counted_at}</span>" in (html := as_staff.get("/adherence").text):
+        assert time.monotonic() < deadline, "the figures were not counted again"
+        time.sleep(0.1)
+    assert "as of Thu 05 Mar 2026 " + clock.now.astimezone(zone).strftime("%H:%M") in html
+    assert "3 intervals)" in html

@@ -1,19 +1,33 @@
 """The adherence page: how well the clinic's series keep their rhythm, overall, by treatment
 and by practitioner, with server-rendered SVG charts. The figures come from
-`reminders.staff.adherence`; this module only lays them out."""
+`reminders.staff.adherence`; this module only lays them out.
+
+They count every session the clinic ever had (seconds at a million sessions), and change
+little in a day: the page shows the figures counted at most FRESH ago, and once they are
+older (up to KEPT) shows them while it counts again in the background. The page names the
+moment they were counted.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from reminders.staff.adherence import Figures, MonthDrift, adherence
+from reminders.config import Settings
+from reminders.staff.adherence import Adherence, Figures, MonthDrift, adherence
 from reminders.web.deps import Staff, now_of, settings_of
 from reminders.web.pages.shared import here, local, show
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
+
+FRESH = timedelta(minutes=5)
+KEPT = timedelta(hours=1)
 
 CHART_WIDTH = 720
 MONTHS_HEIGHT = 180
@@ -72,14 +86,14 @@ class GroupRow:
 @router.get("/adherence", response_class=HTMLResponse)
 def adherence_page(request: Request, user: Staff) -> HTMLResponse:
     settings, now = settings_of(request), now_of(request)
-    figures = adherence(settings, now)
+    figures = counted(settings, now)
     longest = _longest_interval([figures.overall, *figures.by_treatment, *figures.by_practitioner])
     return show(
         request,
         "adherence.html",
         user=user,
         here=here(request),
-        as_of=local(now, settings.clinic.zone),
+        as_of=local(figures.as_of, settings.clinic.zone),
         figures=figures,
         overall=_row(figures.overall, longest),
         months=month_chart(figures.overall.drift_by_month),
@@ -88,6 +102,46 @@ def adherence_page(request: Request, user: Staff) -> HTMLResponse:
         rates=RATES,
         bar_width=BAR_WIDTH,
     )
+
+
+_counted: dict[tuple[str, str], Adherence] = {}
+_counting: set[tuple[str, str]] = set()
+_lock = threading.Lock()
+
+
+def counted(settings: Settings, now: datetime) -> Adherence:
+    """The figures counted at most FRESH before `now`, or older ones (up to KEPT) while
+    they are counted again in the background."""
+    key = (settings.database_url, settings.followups.model_dump_json())
+    with _lock:
+        kept = _counted.get(key)
+    age = now - kept.as_of if kept else None
+    if kept is None or age is None or not timedelta(0) <= age < KEPT:
+        return _count(key, settings, now)
+    if age >= FRESH:
+        with _lock:
+            start = key not in _counting
+            _counting.add(key)
+        if start:
+            threading.Thread(target=_count_behind, args=(key, settings, now), daemon=True).start()
+    return kept
+
+
+def _count(key: tuple[str, str], settings: Settings, now: datetime) -> Adherence:
+    figures = adherence(settings, now)
+    with _lock:
+        _counted[key] = figures
+    return figures
+
+
+def _count_behind(key: tuple[str, str], settings: Settings, now: datetime) -> None:
+    try:
+        _count(key, settings, now)
+    except Exception:  # the page keeps the figures it has; the next view tries again
+        log.exception("counting the adherence figures failed")
+    finally:
+        with _lock:
+            _counting.discard(key)
 
 
 def month_chart(months: tuple[MonthDrift, ...]) -> MonthChart:
