@@ -3,32 +3,65 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from reminders.models import InboundMessage, Series, Session
+from reminders.models import InboundMessage, Series, Session, SessionStatus
 
 
 def sessions_between(
-    db: DB, start: datetime, end: datetime, practitioner: str = "", limit: int | None = None
+    db: DB,
+    start: datetime,
+    end: datetime,
+    practitioner: str = "",
+    limit: int | None = None,
+    after: int | None = None,
 ) -> Sequence[Session]:
     """Sessions from `start` (included) to `end` (excluded) in time order, one practitioner's
-    when named, at most `limit`; each with its messages and its series' patient loaded."""
+    when named, at most `limit`, and past the session `after` (the last of the page before);
+    each with its messages and its series' patient loaded."""
     query = (
         select(Session)
-        .where(Session.starts_at >= start, Session.starts_at < end)
+        .where(*_between(start, end, practitioner))
         .options(
             selectinload(Session.messages),
             joinedload(Session.series).joinedload(Series.patient),
         )
         .order_by(Session.starts_at, Session.id)
     )
-    if practitioner:
-        query = query.where(Session.practitioner == practitioner)
+    if after is not None:
+        page_end = aliased(Session)  # the last session of the page before
+        last = select(page_end.starts_at).where(page_end.id == after).scalar_subquery()
+        query = query.where(
+            or_(Session.starts_at > last, and_(Session.starts_at == last, Session.id > after))
+        )
     return db.scalars(query.limit(limit)).unique().all()
+
+
+def counts_between(db: DB, start: datetime, end: datetime, practitioner: str = "") -> Counts:
+    """How many sessions from `start` to `end`, and how many of them are confirmed."""
+    confirmed = func.sum(case((Session.status == SessionStatus.CONFIRMED, 1), else_=0))
+    total, yes = db.execute(
+        select(func.count(), confirmed).where(*_between(start, end, practitioner))
+    ).one()
+    return Counts(int(total), int(yes or 0))
+
+
+@dataclass(frozen=True)
+class Counts:
+    sessions: int
+    confirmed: int
+
+
+def _between(start: datetime, end: datetime, practitioner: str) -> list[ColumnElement[bool]]:
+    where = [Session.starts_at >= start, Session.starts_at < end]
+    if practitioner:
+        where.append(Session.practitioner == practitioner)
+    return where
 
 
 def practitioners(db: DB, start: datetime, end: datetime, chosen: str = "") -> list[str]:

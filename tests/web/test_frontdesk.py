@@ -177,6 +177,63 @@ def test_the_day_view_is_today_by_default_and_says_who_has_not_confirmed(
     assert "not confirmed" in html and "no reply yet" in html
 
 
+def busy_day(clinic: Clinic, sessions: int) -> None:
+    """`sessions` patients booked on Thursday 12 March, a minute apart, the first confirmed."""
+    clinic.import_rows(
+        [
+            row(
+                patient_id=f"B{n:03}",
+                phone=f"+1403555{n:04}",
+                series_id=f"B{n:03}",
+                session_id=f"B{n:03}-1",
+                starts_at=f"2026-03-12T{8 + n // 60:02}:{n % 60:02}-06:00",
+                status="confirmed" if n == 0 else "booked",
+            )
+            for n in range(sessions)
+        ],
+        NOW,
+    )
+
+
+def test_a_busy_day_goes_a_page_at_a_time_and_counts_the_whole_day(
+    as_staff: TestClient, clinic: Clinic
+) -> None:
+    busy_day(clinic, 160)
+
+    first = as_staff.get("/day", params={"day": "2026-03-12"}).text
+    shown = re.findall(r'data-session-id="([^"]+)"', first)
+    following = re.search(r'href="([^"]+after=[^"]+)">Next', first)
+    assert following is not None
+    second = as_staff.get(following.group(1).replace("&amp;", "&")).text
+    rest = re.findall(r'data-session-id="([^"]+)"', second)
+
+    assert "160 sessions, 1 confirmed. 150 on this page" in first
+    assert shown == [f"B{n:03}-1" for n in range(150)]
+    assert rest == [f"B{n:03}-1" for n in range(150, 160)]
+    assert ">Next" not in second and 'href="/day?day=2026-03-12">' in second
+
+
+def test_the_sessions_page_goes_a_page_at_a_time_in_time_order(
+    as_staff: TestClient, clinic: Clinic
+) -> None:
+    busy_day(clinic, 130)  # with the clinic's own sessions of the fortnight
+
+    pages, link = [], "/?day=2026-03-10"
+    while link:
+        html = as_staff.get(link.replace("&amp;", "&")).text
+        pages.append(re.findall(r'data-session-id="([^"]+)"', html))
+        found = re.search(r'href="([^"]+after=[^"]+)">Next', html)
+        link = found.group(1) if found else ""
+
+    every = [session for page in pages for session in page]
+    assert [len(page) for page in pages][:-1] == [100] * (len(pages) - 1)
+    assert len(every) == len(set(every)) and {f"B{n:03}-1" for n in range(130)} <= set(every)
+    assert (
+        f"{len(every)} sessions in these days, 100 on this page"
+        in as_staff.get("/?day=2026-03-10").text
+    )
+
+
 def test_the_console_stylesheet_is_served_with_the_print_rules_of_the_day_sheet(
     as_staff: TestClient,
 ) -> None:

@@ -12,15 +12,20 @@ from fastapi.responses import HTMLResponse
 from reminders import store
 from reminders.config import Settings
 from reminders.models import Session, SessionStatus
-from reminders.staff.day_sheet import confirmations, practitioners, sessions_between
+from reminders.staff.day_sheet import (
+    confirmations,
+    counts_between,
+    practitioners,
+    sessions_between,
+)
 from reminders.web.deps import Staff, now_of, settings_of
 from reminders.web.pages.rows import MessageRow, SessionRow, session_row
 from reminders.web.pages.shared import day_start, here, local, parse_day, show
 
 router = APIRouter(include_in_schema=False)
 
-# One clinic's day fits many times over; a host of many clinics narrows by practitioner.
-MAX_SESSIONS = 500
+# Sessions a page shows: one clinic's day fits, a host of many clinics pages on.
+PAGE = 150
 
 
 @dataclass(frozen=True)
@@ -34,25 +39,30 @@ class DayRow:
 
 
 @router.get("/day", response_class=HTMLResponse)
-def day_page(request: Request, user: Staff, day: str = "", practitioner: str = "") -> HTMLResponse:
+def day_page(
+    request: Request, user: Staff, day: str = "", practitioner: str = "", after: int | None = None
+) -> HTMLResponse:
     settings, now = settings_of(request), now_of(request)
     zone = settings.clinic.zone
     today = now.astimezone(zone).date()
     chosen = parse_day(day) or today
     start, end = day_start(chosen, zone), day_start(chosen + timedelta(days=1), zone)
     with store.transaction(settings.database_url) as db:
-        found = sessions_between(db, start, end, practitioner, limit=MAX_SESSIONS + 1)
-        cut = len(found) > MAX_SESSIONS
-        found = found[:MAX_SESSIONS]
+        found = sessions_between(db, start, end, practitioner, limit=PAGE + 1, after=after)
+        next_after = found[PAGE - 1].id if len(found) > PAGE else None
+        found = found[:PAGE]
         confirmed = confirmations(db, [s.id for s in found])
         rows = [_day_row(settings, s, confirmed.get(s.id), now) for s in found]
         names = practitioners(db, start, end, practitioner)
+        counts = counts_between(db, start, end, practitioner)
     return show(
         request,
         "day.html",
         user=user,
         rows=rows,
-        cut_at=MAX_SESSIONS if cut else 0,
+        counts=counts,
+        deeper=after is not None,
+        next_after=next_after,
         day=chosen,
         today=today,
         previous=chosen - timedelta(days=1),
@@ -60,7 +70,6 @@ def day_page(request: Request, user: Staff, day: str = "", practitioner: str = "
         practitioner=practitioner,
         practitioners=names,
         bad_day=bool(day) and parse_day(day) is None,
-        confirmed_count=sum(1 for r in rows if r.confirmation == "confirmed"),
         printed_at=local(now, zone),
         clinic=settings.clinic,
         here=here(request),

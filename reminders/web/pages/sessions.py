@@ -12,7 +12,7 @@ from reminders import store
 from reminders.config import CHANNELS
 from reminders.models import WENT_OUT
 from reminders.sending.resend import ResendRefused, resend
-from reminders.staff.day_sheet import practitioners, sessions_between
+from reminders.staff.day_sheet import counts_between, practitioners, sessions_between
 from reminders.staff.reasons import explain
 from reminders.web.deps import CsrfChecked, Staff, now_of, settings_of
 from reminders.web.pages.rows import session_row
@@ -22,13 +22,13 @@ router = APIRouter(include_in_schema=False)
 
 WINDOW_DAYS = 14  # the sessions page shows the chosen day and this many after it
 MAX_REASON = 200  # a resend's reason, as the form's maxlength
-# A large clinic books thousands of sessions in two weeks: past this, the day view is the way.
-MAX_SESSIONS = 300
+# Sessions a page shows; a large clinic books thousands in two weeks, the next link the rest.
+PAGE = 100
 
 
 @router.get("/", response_class=HTMLResponse)
 def sessions_page(
-    request: Request, user: Staff, day: str = "", practitioner: str = ""
+    request: Request, user: Staff, day: str = "", practitioner: str = "", after: int | None = None
 ) -> HTMLResponse:
     settings, now = settings_of(request), now_of(request)
     zone = settings.clinic.zone
@@ -36,15 +36,18 @@ def sessions_page(
     first = parse_day(day) or today
     start, end = day_start(first, zone), day_start(first + timedelta(days=WINDOW_DAYS + 1), zone)
     with store.transaction(settings.database_url) as db:
-        found = sessions_between(db, start, end, practitioner, limit=MAX_SESSIONS + 1)
-        rows = [session_row(settings, s, now) for s in found[:MAX_SESSIONS]]
+        found = sessions_between(db, start, end, practitioner, limit=PAGE + 1, after=after)
+        rows = [session_row(settings, s, now) for s in found[:PAGE]]
         names = practitioners(db, start, end, practitioner)
+        total = counts_between(db, start, end, practitioner).sessions
     return show(
         request,
         "sessions.html",
         user=user,
         rows=rows,
-        cut_at=MAX_SESSIONS if len(found) > MAX_SESSIONS else 0,
+        total=total,
+        deeper=after is not None,
+        next_after=found[PAGE - 1].id if len(found) > PAGE else None,
         day=first,
         last_day=first + timedelta(days=WINDOW_DAYS),
         today=today,
