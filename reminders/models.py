@@ -129,7 +129,8 @@ class Series(Base):
     __tablename__ = "series"
     # Migration 0009: a patient's series without scanning them all.
     # Migration 0012: the intervals series set for themselves (the call list).
-    # Migration 0014: the series still under way that have begun (the call list).
+    # Migration 0014: the series under way by last completed session and by last no-show
+    # (the call list).
     __table_args__ = (
         Index("ix_series_patient", "patient_id"),
         Index(
@@ -141,6 +142,12 @@ class Series(Base):
         Index(
             "ix_series_under_way",
             "last_completed_at",
+            sqlite_where=UNDER_WAY,
+            postgresql_where=UNDER_WAY,
+        ),
+        Index(
+            "ix_series_under_way_no_show",
+            "last_no_show_at",
             sqlite_where=UNDER_WAY,
             postgresql_where=UNDER_WAY,
         ),

@@ -71,9 +71,9 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
     series it leaves are then checked for a booking one by one."""
     zone, followups = settings.clinic.zone, settings.followups
     today = _moment(datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC))
-    last_completed = Series.last_completed_at
+    last_completed, tallied_no_show = Series.last_completed_at, Series.last_no_show_at
     # The last no-show up to now: the tally's, unless that one is ahead (a session marked
-    # missed before its time), then asked of the sessions for those few series.
+    # missed before its time); for those few series it is asked of the sessions.
     past_no_show = (
         select(func.max(Session.starts_at, type_=UTCDateTime()))
         .where(
@@ -82,12 +82,6 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
             Session.starts_at <= now,
         )
         .scalar_subquery()
-    )
-    last_no_show = case(
-        (Series.last_no_show_at > _moment(now), past_no_show), else_=Series.last_no_show_at
-    )
-    missed = and_(
-        last_no_show.is_not(None), or_(last_completed.is_(None), last_no_show > last_completed)
     )
     days = func.coalesce(
         func.nullif(Series.target_interval_days, 0),
@@ -99,6 +93,9 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
     latest_due = {  # the last completed session must be before this for the series to be late
         n: now - timedelta(days=n) - tolerance + CLOCK_SLACK for n in _interval_days(db, settings)
     }
+    # OFFSET 0 keeps PostgreSQL from turning the check into a join: it would hash every
+    # booked session of the store (200,000 at 1M) to test a few hundred series, where one
+    # index probe per series is enough.
     booked = (
         select(Session.id)
         .where(
@@ -106,19 +103,37 @@ def candidates_query(db: DB, settings: Settings, now: datetime) -> Select[tuple[
             Session.status.in_(UPCOMING),
             Session.starts_at >= today,
         )
+        .offset(0)
         .exists()
     )
+    overdue = [  # the last completed session more than the interval plus the tolerance ago
+        last_completed < _moment(max(latest_due.values())),  # a range of the index
+        last_completed < case({n: _moment(due) for n, due in latest_due.items()}, value=days),
+    ]
     return (
         select(Series.id)
         .where(
             UNDER_WAY,
+            # Three cases, each a range of one of the two indexes, so the database reads
+            # only the series that may be late, never every series under way.
             or_(
-                and_(missed, last_no_show < today),
+                # Missed since the last completed session, before today.
                 and_(
-                    not_(missed),
-                    last_completed < _moment(max(latest_due.values())),  # a range of the index
-                    last_completed
-                    < case({n: _moment(due) for n, due in latest_due.items()}, value=days),
+                    tallied_no_show < today,
+                    or_(last_completed.is_(None), tallied_no_show > last_completed),
+                ),
+                # No no-show since the last completed session, which was too long ago.
+                and_(or_(tallied_no_show.is_(None), tallied_no_show <= last_completed), *overdue),
+                # The tally's no-show is ahead of now: the same two, with the last one before.
+                and_(
+                    tallied_no_show > _moment(now),
+                    or_(
+                        and_(
+                            past_no_show < today,
+                            or_(last_completed.is_(None), past_no_show > last_completed),
+                        ),
+                        and_(or_(past_no_show.is_(None), past_no_show <= last_completed), *overdue),
+                    ),
                 ),
             ),
             not_(booked),

@@ -3,8 +3,9 @@
 The call list grouped every completed session on each call (1.7 s with 800,000 completed
 at 1M sessions). Each series now keeps its tally (completed count, top completed number,
 last completed start, last no-show; `reminders.planning.tallies` recounts it on import),
-counted here once for the series already stored, and `ix_series_under_way` lists the series
-that have begun and are not complete or paused.
+counted here once for the series already stored; `ix_series_under_way` (by last completed
+session) and `ix_series_under_way_no_show` (by last no-show) list the series that have
+begun and are not complete or paused.
 
 Revision ID: 0014
 Revises: 0013
@@ -56,9 +57,17 @@ def upgrade() -> None:
         sqlite_where=UNDER_WAY,
         postgresql_where=UNDER_WAY,
     )
+    op.create_index(
+        "ix_series_under_way_no_show",
+        "series",
+        ["last_no_show_at"],
+        sqlite_where=UNDER_WAY,
+        postgresql_where=UNDER_WAY,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_series_under_way_no_show", table_name="series")
     op.drop_index("ix_series_under_way", table_name="series")
     with op.batch_alter_table("series", schema=None) as batch_op:
         batch_op.drop_column("last_no_show_at")
