@@ -439,6 +439,22 @@ def test_a_reply_marked_handled_leaves_the_list(
     assert reply not in item_ids(after)
 
 
+def test_a_long_group_shows_its_first_fifty_counts_every_item_and_opens_whole(
+    as_staff: TestClient, web_settings: Settings
+) -> None:
+    for n in range(60):
+        receive(web_settings, f"SM-many{n}", "+14035550102", f"Question {n}", NOW)
+
+    first = as_staff.get("/attention").text
+    whole = as_staff.get("/attention", params={"whole": "reply"}).text
+
+    replies = [i for i in item_ids(first) if i.startswith("reply:")]
+    every = [i for i in item_ids(whole) if i.startswith("reply:")]
+    assert len(replies) == 50 and len(every) == 60 and set(replies) < set(every)
+    assert "The first 50 of 60." in first and 'href="/attention?whole=reply#group-reply"' in first
+    assert "The first 50" not in whole
+
+
 def test_an_sms_r_is_one_item_the_request_and_booking_it_handles_the_reply_too(
     as_staff: TestClient, web_settings: Settings
 ) -> None:
