@@ -49,8 +49,9 @@ from reminders.config import Settings
 from reminders.feedback import reconcile
 from reminders.planning import tallies
 from reminders.sending.claims import claim_due
-from reminders.staff import attention, drift
+from reminders.staff import drift, worklist
 from reminders.web import health
+from reminders.web.pages.attention import GROUPS, SHOWN
 
 NOW = datetime(2026, 12, 1, 16, tzinfo=UTC)
 DUE = 1000
@@ -411,8 +412,10 @@ def minute_queries(url: str) -> dict[str, Callable[[], object]]:
         return metrics()
 
     return {
-        "needs attention: unhandled replies": lambda: attention.unhandled(settings),
-        "needs attention: stale SMS": lambda: attention.stale_sms(settings, NOW),
+        # What the page asks: each group's first SHOWN open items and every group's count.
+        "needs attention (every group)": lambda: worklist.needs_attention(
+            settings, NOW, dict.fromkeys(GROUPS, SHOWN)
+        ),
         "reconciler: unknown SMS": lambda: reconcile._unknown_sms(settings, NOW),
         "metrics (/metrics)": metrics,
         # reminders_messages is counted at most every health.COUNTS_EVERY: what that costs.

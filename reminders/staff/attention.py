@@ -1,19 +1,28 @@
 """What Needs attention lists: patient replies nobody has handled, and sent SMS whose
 delivery Twilio never confirmed or denied. Handling an item goes through
-`reminders.staff.worklist`, which writes who did what in the journal."""
+`reminders.staff.worklist`, which writes who did what in the journal; an item staff closed
+is left out here, in SQL, so that a list can stop after its first open items."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, Select, String, cast, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from reminders import store
 from reminders.channels.twilio import FINAL_STATUSES
 from reminders.config import Settings
-from reminders.models import InboundMessage, Message, MessageStatus, Patient, Series, Session
+from reminders.models import (
+    InboundMessage,
+    Message,
+    MessageStatus,
+    Patient,
+    Series,
+    Session,
+    StaffAction,
+)
 from reminders.staff.requests import reply_has_request
 
 STAFF_INTENTS = ("reschedule", "other")
@@ -21,6 +30,26 @@ STAFF_INTENTS = ("reschedule", "other")
 STALE_AFTER = timedelta(days=1)
 # ...and staff stop hearing about it a week later, so the list does not grow for ever.
 STALE_WINDOW = timedelta(days=7)
+# Outcomes that take an item off the list (until its situation changes).
+CLOSING = frozenset({"called", "booked", "wrong_number", "handled"})
+
+
+def not_closed(
+    item: ColumnElement[str], situation: ColumnElement[str] | InstrumentedAttribute[str] | str
+) -> ColumnElement[bool]:
+    """No closing outcome recorded for `item` in `situation`: it is still to do. One probe
+    of `ix_staff_actions_item` per row."""
+    closing = select(StaffAction.id).where(
+        StaffAction.item == item,
+        StaffAction.situation == situation,
+        StaffAction.action.in_(CLOSING),
+    )
+    return ~closing.exists()
+
+
+def message_item() -> ColumnElement[str]:
+    """A message's call-list name, "message:42", in SQL."""
+    return literal("message:", String) + cast(Message.id, String)
 
 
 @dataclass(frozen=True)
@@ -37,19 +66,27 @@ class StaffReply:
     auto_reply: str | None
 
 
-def unhandled(settings: Settings, limit: int = 200) -> list[StaffReply]:
+def unhandled_query() -> Select[tuple[InboundMessage]]:
     """Reschedule replies and free text nobody has dealt with yet, newest first; an "R"
-    that became a patient request is left to the request (`staff.requests`)."""
+    that became a patient request is left to the request (`staff.requests`). A closing
+    outcome marks a reply handled, so nothing closed is left here."""
+    return (
+        select(InboundMessage)
+        .where(
+            InboundMessage.intent.in_(STAFF_INTENTS),
+            InboundMessage.handled_at.is_(None),
+            ~reply_has_request(),  # listed as its request
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+    )
+
+
+def unhandled(settings: Settings, limit: int = 200) -> list[StaffReply]:
+    """The newest `limit` replies of `unhandled_query`, with their patients and sessions."""
     with store.transaction(settings.database_url) as db:
         found = db.scalars(
-            select(InboundMessage)
-            .where(
-                InboundMessage.intent.in_(STAFF_INTENTS),
-                InboundMessage.handled_at.is_(None),
-                ~reply_has_request(),  # listed as its request
-            )
+            unhandled_query()
             .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
-            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
             .limit(limit)
         ).all()
         return [_staff_reply(inbound) for inbound in found]
@@ -84,33 +121,41 @@ class StaleSMS:
     provider_status: str | None
 
 
-def stale_sms(settings: Settings, now: datetime) -> list[StaleSMS]:
-    """Sent SMS with no final delivery status a day on (sent in the last week), oldest first.
+def stale_query(now: datetime) -> Select[tuple[Message]]:
+    """Sent SMS with no final delivery status a day on (sent in the last week) that staff
+    have not closed, oldest first; `ix_messages_sms_sent` hands them over in that order."""
+    return (
+        select(Message)
+        .where(
+            Message.status == MessageStatus.SENT,
+            Message.channel == "sms",
+            Message.sent_at <= now - STALE_AFTER,
+            Message.sent_at >= now - STALE_AFTER - STALE_WINDOW,
+            (Message.provider_status.is_(None)) | (Message.provider_status.not_in(FINAL_STATUSES)),
+            not_closed(message_item(), "no_report"),
+        )
+        .order_by(Message.sent_at, Message.id)
+    )
 
-    Empty without a public URL: Twilio then has nowhere to report delivery.
-    """
+
+def stale_sms(settings: Settings, now: datetime, limit: int | None = None) -> list[StaleSMS]:
+    """The oldest `limit` (or all) of `stale_query`. Empty without a public URL: Twilio then
+    has nowhere to report delivery."""
     if not settings.public_url:
         return []
     with store.transaction(settings.database_url) as db:
         messages = db.scalars(
-            select(Message)
-            .where(
-                Message.status == MessageStatus.SENT,
-                Message.channel == "sms",
-                Message.sent_at <= now - STALE_AFTER,
-                Message.sent_at >= now - STALE_AFTER - STALE_WINDOW,
-                (Message.provider_status.is_(None))
-                | (Message.provider_status.not_in(FINAL_STATUSES)),
-            )
+            stale_query(now)
             .options(
                 joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
             )
-            .order_by(Message.sent_at, Message.id)
+            .limit(limit)
         ).all()
-        return [_stale(message) for message in messages]
+        return [stale_of(message) for message in messages]
 
 
-def _stale(message: Message) -> StaleSMS:
+def stale_of(message: Message) -> StaleSMS:
+    """A message of `stale_query`, loaded with its session, series and patient."""
     patient: Patient = message.session.series.patient
     assert message.sent_at is not None  # selected on it
     return StaleSMS(

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
-from reminders.models import PROBLEMS, Message, MessageStatus, Series, Session, UTCDateTime
+from reminders.models import Message, MessageStatus, Series, Session, UTCDateTime
 
 FEW_DAYS = timedelta(days=31)
 
@@ -155,15 +155,3 @@ def _days_page(
     query = _with_patient().where(Message.id.in_(ids))
     rows = {m.id: m for m in db.scalars(query).unique()}
     return [rows[i] for i in ids]
-
-
-def problem_messages(db: DB, limit: int) -> list[Message]:
-    """Messages that failed, went undelivered or ended unknown, latest first, at most `limit`."""
-    newest = func.coalesce(Message.sent_at, Message.attempted_at, Message.due_at)
-    query = (
-        _with_patient()
-        .where(Message.status.in_(PROBLEMS))
-        .order_by(newest.desc(), Message.id.desc())
-        .limit(limit)
-    )
-    return list(db.scalars(query).unique())

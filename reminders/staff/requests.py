@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
@@ -26,6 +26,7 @@ __all__ = [
     "PatientRequest",
     "RequestError",
     "mark_handled",
+    "open_query",
     "open_requests",
     "reply_has_request",
     "request_of_reply",
@@ -53,15 +54,20 @@ class PatientRequest:
     source: str = "link"  # link, sms
 
 
-def open_requests(db: DB, settings: Settings) -> list[PatientRequest]:
+def open_query() -> Select[tuple[models.PatientRequest]]:
     """Requests nobody has handled yet, oldest first (the longest waiting on top)."""
+    request = models.PatientRequest
+    return select(request).where(request.status == OPEN).order_by(request.received_at, request.id)
+
+
+def open_requests(db: DB, settings: Settings, limit: int | None = None) -> list[PatientRequest]:
+    """The first `limit` (or all) of `open_query`, with their patients and sessions."""
     rows = db.scalars(
-        select(models.PatientRequest)
-        .where(models.PatientRequest.status == OPEN)
+        open_query()
         .options(
             joinedload(models.PatientRequest.patient), joinedload(models.PatientRequest.session)
         )
-        .order_by(models.PatientRequest.received_at, models.PatientRequest.id)
+        .limit(limit)
     ).all()
     return [_view(row) for row in rows]
 

@@ -12,25 +12,33 @@ series, is written by `journal.record_action`: the patient page shows them in it
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import joinedload
 
 from reminders import store
 from reminders.config import Settings
 from reminders.journal import note_on_message, record_action
-from reminders.models import InboundMessage, Message, Patient, Series, StaffAction
+from reminders.models import (
+    PROBLEMS,
+    InboundMessage,
+    Message,
+    Patient,
+    Series,
+    StaffAction,
+)
 from reminders.models import PatientRequest as RequestRow
+from reminders.models import Session as SessionRow
 from reminders.planning.followups import plan_followups
+from reminders.staff import attention
 from reminders.staff import requests as patient_requests
-from reminders.staff.attention import STAFF_INTENTS, StaleSMS, stale_sms
+from reminders.staff.attention import CLOSING, StaleSMS
 from reminders.staff.drift import drifting
-from reminders.staff.log_search import problem_messages
 from reminders.staff.reasons import explain
 
 OUTCOMES: dict[str, str] = {
@@ -41,8 +49,6 @@ OUTCOMES: dict[str, str] = {
     "handled": "Handled",
     "note": "Note only",
 }
-# Outcomes that take an item off the list (until its situation changes).
-CLOSING = frozenset({"called", "booked", "wrong_number", "handled"})
 LIST_LIMIT = 200
 MAX_NOTE = 500
 _MISSING: tuple[bool, int | None] = (False, None)
@@ -84,16 +90,98 @@ class WorkItem:
         return self.history[0] if self.history else None
 
 
-def call_list(settings: Settings, now: datetime, limit: int = LIST_LIMIT) -> list[WorkItem]:
-    """Everything on Needs attention that nobody has closed in its current situation."""
-    items = [
-        *_drift_items(settings, now),
-        *(_stale_item(sms) for sms in stale_sms(settings, now)),
-    ]
+@dataclass(frozen=True)
+class Group:
+    """One group of Needs attention: its first open items, and how many are open in all."""
+
+    key: str  # drift, message, no_report, reply, request
+    items: list[WorkItem]
+    count: int
+
+
+def needs_attention(
+    settings: Settings, now: datetime, first: Mapping[str, int | None] | None = None
+) -> list[Group]:
+    """Each group's open items (nobody closed them in their current situation), oldest or
+    most pressing first, at most `first[group]` of a group named there; the counts are of
+    every open item. Closed items are left out in SQL, so a group stops at what it shows."""
+    first = first or {}
+    drift = _open([*_drift_items(settings, now)], settings)  # a few hundred at most
+    stale = attention.stale_sms(settings, now, first.get("no_report"))
     with store.transaction(settings.database_url) as db:
-        items += [_message_item(m) for m in problem_messages(db, limit)]
-        items += _reply_items(db, limit)
-        items += [_request_item(r) for r in patient_requests.open_requests(db, settings)]
+        problems = db.scalars(
+            _problems_query()
+            .options(
+                joinedload(Message.session).joinedload(SessionRow.series).joinedload(Series.patient)
+            )
+            .limit(first.get("message"))
+        )
+        replies = db.scalars(
+            attention.unhandled_query()
+            .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
+            .limit(first.get("reply"))
+        )
+        requests = patient_requests.open_requests(db, settings, first.get("request"))
+        groups = [
+            Group("drift", drift[: first.get("drift")], len(drift)),
+            Group(
+                "message",
+                [_message_item(m) for m in problems.unique()],
+                _count(db, _problems_query()),
+            ),
+            Group(
+                "no_report",
+                [_stale_item(sms) for sms in stale],
+                _count(db, attention.stale_query(now)) if settings.public_url else 0,
+            ),
+            Group(
+                "reply", [_reply_item(r) for r in replies], _count(db, attention.unhandled_query())
+            ),
+            Group(
+                "request",
+                [_request_item(r) for r in requests],
+                _count(db, patient_requests.open_query()),
+            ),
+        ]
+        shown = [i.item for group in groups[1:] for i in group.items]
+        histories = _histories(db, shown)
+    return [
+        groups[0],
+        *(
+            replace(
+                g, items=[replace(i, history=tuple(histories.get(i.item, ()))) for i in g.items]
+            )
+            for g in groups[1:]
+        ),
+    ]
+
+
+def call_list(settings: Settings, now: datetime) -> list[WorkItem]:
+    """Every item on Needs attention that nobody has closed in its current situation."""
+    return [item for group in needs_attention(settings, now) for item in group.items]
+
+
+def _count(db: DB, query: Select[Any]) -> int:
+    return db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def _problems_query() -> Select[tuple[Message]]:
+    """Messages that failed, went undelivered or ended unknown and that staff have not
+    closed in that status, latest first."""
+    newest = func.coalesce(Message.sent_at, Message.attempted_at, Message.due_at)
+    return (
+        select(Message)
+        .where(
+            Message.status.in_(PROBLEMS),
+            attention.not_closed(attention.message_item(), Message.status),
+        )
+        .order_by(newest.desc(), Message.id.desc())
+    )
+
+
+def _open(items: list[WorkItem], settings: Settings) -> list[WorkItem]:
+    """The items with their histories, less those closed in their current situation."""
+    with store.transaction(settings.database_url) as db:
         histories = _histories(db, [i.item for i in items])
     listed = []
     for item in items:
@@ -190,21 +278,6 @@ def _message_item(message: Message) -> WorkItem:
             "channel": message.channel,
         },
     )
-
-
-def _reply_items(db: DB, limit: int) -> list[WorkItem]:
-    found = db.scalars(
-        select(InboundMessage)
-        .where(
-            InboundMessage.intent.in_(STAFF_INTENTS),
-            InboundMessage.handled_at.is_(None),
-            ~patient_requests.reply_has_request(),  # listed as its request
-        )
-        .options(joinedload(InboundMessage.patient), joinedload(InboundMessage.session))
-        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-        .limit(limit)
-    ).all()
-    return [_reply_item(inbound) for inbound in found]
 
 
 def _reply_item(inbound: InboundMessage) -> WorkItem:

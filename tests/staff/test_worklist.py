@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,13 @@ from reminders.config import Settings
 from reminders.feedback.replies import receive
 from reminders.journal import record
 from reminders.models import InboundMessage, Message, PatientRequest, StaffAction
-from reminders.staff.worklist import WorklistError, call_list, record_outcome, set_paused
+from reminders.staff.worklist import (
+    WorklistError,
+    call_list,
+    needs_attention,
+    record_outcome,
+    set_paused,
+)
 from tests.harness import Clinic, row
 
 NOW = datetime(2026, 3, 5, 16, tzinfo=UTC)
@@ -113,6 +119,62 @@ def test_a_message_marked_handled_gets_an_event_on_its_own_trail(
     with store.transaction(settings.database_url) as db:
         events = db.get(Message, message_id).events  # type: ignore[union-attr]
         assert (events[-1].status, events[-1].actor) == ("failed", "dana")
+
+
+def failed_messages(clinic: Clinic, settings: Settings) -> None:
+    """Every planned message of four more sessions failed at the provider."""
+    clinic.import_rows(
+        [
+            row(session_id=f"S1-{n}", session_number=n, starts_at=f"2026-03-{9 + n}T14:00-06:00")
+            for n in range(2, 6)
+        ],
+        NOW,
+    )
+    with store.transaction(settings.database_url) as db:
+        for message in db.scalars(select(Message)):
+            record(db, message, "failed", "permanent error (21211): invalid", NOW)
+
+
+def shown_messages(settings: Settings, first: int | None) -> tuple[list[str], int]:
+    group = next(
+        g for g in needs_attention(settings, NOW, {"message": first}) if g.key == "message"
+    )
+    return [item.item for item in group.items], group.count
+
+
+def test_closed_items_never_hide_open_ones_behind_the_first_shown(
+    clinic: Clinic, settings: Settings
+) -> None:
+    failed_messages(clinic, settings)
+    every, count = shown_messages(settings, None)
+    assert count == len(every) >= 8
+
+    for item in every[:5]:  # the top of the list, closed one by one
+        record_outcome(settings, item, "failed", "handled", "", "dana", NOW)
+
+    assert shown_messages(settings, 2) == (every[5:7], count - 5)
+    assert shown_messages(settings, None) == (every[5:], count - 5)
+
+
+def test_an_sms_closed_for_no_report_leaves_and_is_not_counted(
+    clinic: Clinic, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"public_url": "https://clinic.example"})
+    clinic.import_rows([row(session_id="S1-2", session_number=2)], NOW)
+    with store.transaction(settings.database_url) as db:
+        sms = db.scalars(select(Message).where(Message.channel == "sms")).first()
+        assert sms is not None
+        record(db, sms, "sent", "accepted by Twilio", NOW - timedelta(days=2))
+        sms.sent_at = NOW - timedelta(days=2)  # and Twilio never reported on it
+        item = f"message:{sms.id}"
+
+    def stale() -> tuple[list[str], int]:
+        group = next(g for g in needs_attention(settings, NOW) if g.key == "no_report")
+        return [i.item for i in group.items], group.count
+
+    assert stale() == ([item], 1)
+    record_outcome(settings, item, "no_report", "wrong_number", "", "dana", NOW)
+    assert stale() == ([], 0)
 
 
 def texted_r_twice(clinic: Clinic, settings: Settings) -> list[str]:

@@ -16,7 +16,7 @@ from reminders.staff.worklist import (
     OUTCOMES,
     WorkItem,
     WorklistError,
-    call_list,
+    needs_attention,
     paused_series,
     record_outcome,
     set_paused,
@@ -73,8 +73,8 @@ def attention_page(request: Request, user: Staff, whole: str = "") -> HTMLRespon
     """Each group's first SHOWN items (the counts are every open item), or one group whole."""
     settings, now = settings_of(request), now_of(request)
     zone = settings.clinic.zone
-    items = call_list(settings, now)
-    grouped = {key: [i for i in items if i.group == key] for key in GROUPS}
+    first = {key: None if key == whole else SHOWN for key in GROUPS}
+    groups = needs_attention(settings, now, first)
     with store.transaction(settings.database_url) as db:
         paused = [
             PausedView(s.external_id, s.treatment, s.patient.external_id, full_name(s.patient))
@@ -85,16 +85,10 @@ def attention_page(request: Request, user: Staff, whole: str = "") -> HTMLRespon
         "attention.html",
         user=user,
         groups=[
-            (
-                key,
-                title,
-                EXPLAINED[key],
-                [_view(i, zone) for i in grouped[key][: None if whole == key else SHOWN]],
-                len(grouped[key]),
-            )
-            for key, title in GROUPS.items()
+            (g.key, GROUPS[g.key], EXPLAINED[g.key], [_view(i, zone) for i in g.items], g.count)
+            for g in groups
         ],
-        total=len(items),
+        total=sum(g.count for g in groups),
         paused=paused,
         outcomes=OUTCOMES,
         here=here(request),
