@@ -18,6 +18,7 @@ whether the list paginates: the rows on the page and its next link (or the API's
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import statistics
@@ -304,6 +305,7 @@ def measure(
 ) -> dict[str, Timed]:
     found = {}
     with signed_in(url) as (client, headers):
+        gc.freeze()  # as `reminders web` does once the app is built
         for page in pages:
             path = page.path(client, sessions)
             found[page.name] = timed = time_page(client, headers, path, page.api, repeats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -422,6 +423,10 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from reminders.web.app import create_app
 
     app = create_app(settings, demo=args.demo)
+    # What is loaded by now lives as long as the process: out of the collector's sight, a
+    # full collection no longer walks it (it added about 100 ms to every other call list
+    # at 1M sessions).
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
