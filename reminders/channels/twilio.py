@@ -5,23 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import re
+from base64 import b64encode
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from requests.exceptions import (
-    ConnectTimeout,
-    InvalidSchema,
-    InvalidURL,
-    MissingSchema,
+import urllib3
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
+from twilio.base.exceptions import TwilioException
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationValueError,
+    NewConnectionError,
     ProxyError,
-    RequestException,
     SSLError,
 )
-from requests.utils import get_environ_proxies
-from twilio.base.exceptions import TwilioException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from reminders.channels.base import (
     ChannelError,
@@ -61,8 +63,9 @@ FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
 # or refusing the send (landline, invalid number, not SMS-capable, region not enabled).
 CANNOT_RECEIVE_SMS = frozenset({"30003", "30005", "30006", "21614", "21211", "21612", "21408"})
 
-# Errors in which the request never left this machine, so a retry cannot duplicate it.
-_NEVER_SENT = (ConnectTimeout, ProxyError, SSLError, InvalidURL, MissingSchema, InvalidSchema)
+# Errors in which the request never left this machine, so a retry cannot duplicate it
+# (urllib3 raises them as they are: its pool makes no retries of its own).
+_NEVER_SENT = (ConnectTimeoutError, NewConnectionError, ProxyError, SSLError, LocationValueError)
 # twilio-python logs every request's query string at INFO; a listing's query holds the number.
 _HTTP_LOG = logging.getLogger(f"{__name__}.http")
 _HTTP_LOG.setLevel(logging.WARNING)
@@ -74,28 +77,88 @@ def mask_phones(text: str) -> str:
     return _PHONE.sub(lambda match: "***" + re.sub(r"\D", "", match.group())[-2:], text)
 
 
+class PooledHttp(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """The twilio client's HTTP layer on one urllib3 connection, kept alive between calls.
+
+    twilio's own `TwilioHttpClient` goes through requests, which merges settings, hooks and
+    the environment again on every call: half a send's CPU, for what one form-encoded
+    request needs. Each instance serves one thread at a time (one per TwilioSMS), like a
+    requests session would, and makes no retries: a retried send could go out twice.
+    """
+
+    def __init__(self, timeout: float, api_url: str) -> None:
+        super().__init__(_HTTP_LOG, False, timeout)
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        settings: dict[str, Any] = {
+            "maxsize": 1,
+            "retries": False,
+            "timeout": self._timeout,
+            # The CA bundle requests would use (REQUESTS_CA_BUNDLE, else certifi's).
+            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH,
+        }
+        proxies = get_environ_proxies(api_url)  # HTTPS_PROXY and NO_PROXY, read once
+        proxy = proxies.get(api_url.partition(":")[0].lower()) or proxies.get("all")
+        self.pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(proxy, **settings) if proxy else urllib3.PoolManager(**settings)
+        )
+        self.retry_after: str | None = None  # the last answer's Retry-After header
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        sent = dict(headers or {})
+        if auth is not None:
+            sent["Authorization"] = "Basic " + b64encode(":".join(auth).encode()).decode()
+        if params:
+            url += "?" + _form(params)
+        body = None
+        if data is not None:
+            body = _form(data)
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        answer = self.pool.request(
+            method.upper(),
+            url,
+            body=body,
+            headers=sent,
+            redirect=allow_redirects,
+            # None would mean no timeout at all: the pool's own applies instead.
+            timeout=urllib3.Timeout(connect=timeout, read=timeout) if timeout else self._timeout,
+        )
+        self.retry_after = answer.headers.get("Retry-After")
+        return Response(answer.status, answer.data.decode("utf-8"), answer.headers)
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def _form(values: dict[str, object]) -> str:
+    """Form-encoded as requests would: a list is one field per item, None is left out."""
+    pairs = [
+        (key, item)
+        for key, value in values.items()
+        for item in (value if isinstance(value, list | tuple) else [value])
+        if item is not None
+    ]
+    return urlencode(pairs)
+
+
 class TwilioSMS:
     """`send()` returns the message SID; `find_sent()` looks for an earlier accepted send."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # One client, one pooled HTTP session: reconnecting per message costs a TLS handshake.
-        self._retry_after_header: str | None = None
-        http = TwilioHttpClient(
-            request_hooks={"response": [self._note_retry_after]},
-            timeout=settings.twilio_timeout,
-            pool_connections=True,
-            logger=_HTTP_LOG,
-            proxy=get_environ_proxies(settings.twilio_api_url) or None,
-        )
-        if http.session is not None:
-            # requests re-reads proxy and CA settings from the environment on every call,
-            # a quarter of a send's CPU; read them once, here, instead.
-            http.session.trust_env = False
-            http.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or True
-        self.http = http
+        # One client, one kept-alive connection: reconnecting per message costs a handshake.
+        self.http = PooledHttp(settings.twilio_timeout, settings.twilio_api_url)
         self.client = Client(
-            settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=self.http
         )
         self.client.api.base_url = settings.twilio_api_url
 
@@ -107,23 +170,18 @@ class TwilioSMS:
             if isinstance(error, TransientError) and getattr(exc, "status", None) == 429:
                 error.retry_after = self._retry_after()
             raise error from None
-        except RequestException as exc:
+        except HTTPError as exc:
             raise self._network_error(exc) from None
         sid: str = message.sid
         return sid
 
     def close(self) -> None:
-        if self.http.session is not None:
-            self.http.session.close()
-
-    def _note_retry_after(self, response: Any, *_: Any, **__: Any) -> None:
-        # A requests response hook: this instance's last answer (one instance per thread).
-        self._retry_after_header = response.headers.get("Retry-After")
+        self.http.close()
 
     def _retry_after(self) -> float | None:
         """Twilio's Retry-After on a 429, in seconds."""
         try:
-            return max(float(self._retry_after_header or ""), 0.0)
+            return max(float(self.http.retry_after or ""), 0.0)
         except ValueError:
             return None
 
@@ -132,7 +190,7 @@ class TwilioSMS:
         # queued has no date_sent at all, so that filter would hide the very send we look for.
         try:
             messages = self.client.messages.list(to=to, limit=RECONCILE_LOOKBACK)
-        except (TwilioException, RequestException) as exc:
+        except (TwilioException, HTTPError) as exc:
             # A lookup changes nothing at Twilio: whatever went wrong, asking again is safe.
             raise TransientError(f"Twilio listing failed ({type(exc).__name__})") from None
         # Twilio's dates have whole seconds: a message created in the same second counts.
@@ -158,9 +216,9 @@ class TwilioSMS:
         return params
 
     @staticmethod
-    def _network_error(exc: RequestException) -> ChannelError:
+    def _network_error(exc: HTTPError) -> ChannelError:
         name = type(exc).__name__
-        if _never_sent(exc):
+        if isinstance(exc, _NEVER_SENT):
             return TransientError(f"could not reach Twilio ({name})")
         return UnknownOutcome(f"no answer from Twilio ({name}); it may have accepted the message")
 
@@ -197,14 +255,6 @@ def _twilio_message(exc: Exception) -> str:
         if value:
             return str(value)
     return type(exc).__name__
-
-
-def _never_sent(exc: RequestException) -> bool:
-    if isinstance(exc, _NEVER_SENT):
-        return True
-    # A refused connection: requests wraps urllib3's NewConnectionError in a MaxRetryError.
-    cause = exc.args[0] if exc.args else None
-    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
 
 
 def _as_utc(moment: datetime) -> datetime:
