@@ -421,8 +421,10 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from reminders.web.app import create_app
+    from reminders.web.pages.adherence import count_at_start
 
     app = create_app(settings, demo=args.demo)
+    count_at_start(settings, datetime.now(UTC))
     # What is loaded by now lives as long as the process: out of the collector's sight, a
     # full collection no longer walks it (it added about 100 ms to every other call list
     # at 1M sessions).

@@ -106,3 +106,20 @@ def test_the_page_shows_figures_counted_in_the_last_five_minutes_then_counts_aga
         time.sleep(0.1)
     assert "as of Thu 05 Mar 2026 " + clock.now.astimezone(zone).strftime("%H:%M") in html
     assert "3 intervals)" in html
+
+
+def test_figures_hours_old_are_shown_with_their_time_while_counted_again(
+    as_staff: TestClient, clinic: Clinic, clock: Clock
+) -> None:
+    zone = clinic.settings.clinic.zone
+    history(clinic)
+    counted_at = NOW.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+    assert f"as of {counted_at}" in as_staff.get("/adherence").text
+
+    clock.now = NOW + timedelta(hours=3)  # a morning without a view
+    assert f"as of {counted_at}" in as_staff.get("/adherence").text  # at once, not recounted
+    recounted = clock.now.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+    deadline = time.monotonic() + 30
+    while f"as of {recounted}" not in as_staff.get("/adherence").text:
+        assert time.monotonic() < deadline, "the figures were not counted again"
+        time.sleep(0.1)

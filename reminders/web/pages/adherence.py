@@ -4,8 +4,9 @@ and by practitioner, with server-rendered SVG charts. The figures come from
 
 They count every session the clinic ever had (seconds at a million sessions), and change
 little in a day: the page shows the figures counted at most FRESH ago, and once they are
-older (up to KEPT) shows them while it counts again in the background. The page names the
-moment they were counted.
+older shows them while it counts again in the background. The page names the moment they
+were counted. `reminders web` counts them once as it starts (`count_at_start`), so only a
+view in its first seconds waits for them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
 
 FRESH = timedelta(minutes=5)
-KEPT = timedelta(hours=1)
 
 CHART_WIDTH = 720
 MONTHS_HEIGHT = 180
@@ -110,21 +110,34 @@ _lock = threading.Lock()
 
 
 def counted(settings: Settings, now: datetime) -> Adherence:
-    """The figures counted at most FRESH before `now`, or older ones (up to KEPT) while
-    they are counted again in the background."""
-    key = (settings.database_url, settings.followups.model_dump_json())
+    """The figures counted at most FRESH before `now`, or older ones while they are counted
+    again in the background; counted while the caller waits only when there are none (or
+    they are from after `now`: a clock set back)."""
+    key = _key(settings)
     with _lock:
         kept = _counted.get(key)
-    age = now - kept.as_of if kept else None
-    if kept is None or age is None or not timedelta(0) <= age < KEPT:
+    if kept is None or kept.as_of > now:
         return _count(key, settings, now)
-    if age >= FRESH:
-        with _lock:
-            start = key not in _counting
-            _counting.add(key)
-        if start:
-            threading.Thread(target=_count_behind, args=(key, settings, now), daemon=True).start()
+    if now - kept.as_of >= FRESH:
+        _count_in_background(key, settings, now)
     return kept
+
+
+def count_at_start(settings: Settings, now: datetime) -> None:
+    """Count the figures in the background now, so that the first view need not wait."""
+    _count_in_background(_key(settings), settings, now)
+
+
+def _key(settings: Settings) -> tuple[str, str]:
+    return (settings.database_url, settings.followups.model_dump_json())
+
+
+def _count_in_background(key: tuple[str, str], settings: Settings, now: datetime) -> None:
+    with _lock:
+        start = key not in _counting
+        _counting.add(key)
+    if start:
+        threading.Thread(target=_count_behind, args=(key, settings, now), daemon=True).start()
 
 
 def _count(key: tuple[str, str], settings: Settings, now: datetime) -> Adherence:
