@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, String, cast, literal, select
+from sqlalchemy import ColumnElement, Select, String, cast, false, literal, select, true
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from reminders import store
@@ -121,12 +121,14 @@ class StaleSMS:
     provider_status: str | None
 
 
-def stale_query(now: datetime) -> Select[tuple[Message]]:
+def stale_query(settings: Settings, now: datetime) -> Select[tuple[Message]]:
     """Sent SMS with no final delivery status a day on (sent in the last week) that staff
-    have not closed, oldest first; `ix_messages_sms_sent` hands them over in that order."""
+    have not closed, oldest first; `ix_messages_sms_sent` hands them over in that order.
+    None without a public URL: Twilio then has nowhere to report delivery."""
     return (
         select(Message)
         .where(
+            true() if settings.public_url else false(),
             Message.status == MessageStatus.SENT,
             Message.channel == "sms",
             Message.sent_at <= now - STALE_AFTER,
@@ -139,13 +141,10 @@ def stale_query(now: datetime) -> Select[tuple[Message]]:
 
 
 def stale_sms(settings: Settings, now: datetime, limit: int | None = None) -> list[StaleSMS]:
-    """The oldest `limit` (or all) of `stale_query`. Empty without a public URL: Twilio then
-    has nowhere to report delivery."""
-    if not settings.public_url:
-        return []
+    """The oldest `limit` (or all) of `stale_query`."""
     with store.transaction(settings.database_url) as db:
         messages = db.scalars(
-            stale_query(now)
+            stale_query(settings, now)
             .options(
                 joinedload(Message.session).joinedload(Session.series).joinedload(Series.patient)
             )

@@ -106,7 +106,7 @@ def needs_attention(
     most pressing first, at most `first[group]` of a group named there; the counts are of
     every open item. Closed items are left out in SQL, so a group stops at what it shows."""
     first = first or {}
-    drift = _open([*_drift_items(settings, now)], settings)  # a few hundred at most
+    drift = _drift_items(settings, now)  # a few hundred at most, closed ones left out below
     stale = attention.stale_sms(settings, now, first.get("no_report"))
     with store.transaction(settings.database_url) as db:
         problems = db.scalars(
@@ -122,37 +122,28 @@ def needs_attention(
             .limit(first.get("reply"))
         )
         requests = patient_requests.open_requests(db, settings, first.get("request"))
-        groups = [
-            Group("drift", drift[: first.get("drift")], len(drift)),
-            Group(
-                "message",
-                [_message_item(m) for m in problems.unique()],
-                _count(db, _problems_query()),
-            ),
-            Group(
-                "no_report",
-                [_stale_item(sms) for sms in stale],
-                _count(db, attention.stale_query(now)) if settings.public_url else 0,
-            ),
-            Group(
-                "reply", [_reply_item(r) for r in replies], _count(db, attention.unhandled_query())
-            ),
-            Group(
-                "request",
-                [_request_item(r) for r in requests],
-                _count(db, patient_requests.open_query()),
-            ),
-        ]
-        shown = [i.item for group in groups[1:] for i in group.items]
-        histories = _histories(db, shown)
+        shown = {
+            "message": [_message_item(m) for m in problems.unique()],
+            "no_report": [_stale_item(sms) for sms in stale],
+            "reply": [_reply_item(r) for r in replies],
+            "request": [_request_item(r) for r in requests],
+        }
+        counts = {
+            "message": _count(db, _problems_query()),
+            "no_report": _count(db, attention.stale_query(settings, now)),
+            "reply": _count(db, attention.unhandled_query()),
+            "request": _count(db, patient_requests.open_query()),
+        }
+        listed = [*drift, *(item for items in shown.values() for item in items)]
+        histories = _histories(db, [item.item for item in listed])
+    drift = [item for item in drift if not _closed(item, histories.get(item.item, ()))]
+    shown = {"drift": drift[: first.get("drift")], **shown}  # the page's order
+    counts["drift"] = len(drift)
     return [
-        groups[0],
-        *(
-            replace(
-                g, items=[replace(i, history=tuple(histories.get(i.item, ()))) for i in g.items]
-            )
-            for g in groups[1:]
-        ),
+        Group(
+            key, [replace(i, history=tuple(histories.get(i.item, ()))) for i in items], counts[key]
+        )
+        for key, items in shown.items()
     ]
 
 
@@ -179,16 +170,9 @@ def _problems_query() -> Select[tuple[Message]]:
     )
 
 
-def _open(items: list[WorkItem], settings: Settings) -> list[WorkItem]:
-    """The items with their histories, less those closed in their current situation."""
-    with store.transaction(settings.database_url) as db:
-        histories = _histories(db, [i.item for i in items])
-    listed = []
-    for item in items:
-        history = histories.get(item.item, ())
-        if not any(a.action in CLOSING and a.situation == item.situation for a in history):
-            listed.append(replace(item, history=tuple(history)))
-    return listed
+def _closed(item: WorkItem, history: Sequence[Action]) -> bool:
+    """Closed in the situation it is still in (SQL says the same for the other groups)."""
+    return any(a.action in CLOSING and a.situation == item.situation for a in history)
 
 
 def _histories(db: DB, items: Sequence[str]) -> dict[str, list[Action]]:
